@@ -1,0 +1,27 @@
+# lesionflow: dermoscopy lesion segmentation, then 7-class classification, in the ISIC 2018 format.
+#   snakemake --cores 8 --resources gpu=1                 # the demo data, on a laptop
+#   snakemake --profile profiles/slurm                    # on a SLURM cluster
+#   snakemake results/masks/test --cores 4                # one target and what it needs
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/segmentation.smk"
+include: "workflow/rules/masking.smk"
+include: "workflow/rules/classification.smk"
+
+
+rule all:
+    input:
+        all_outputs,
+    default_target: True

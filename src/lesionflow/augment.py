@@ -1,0 +1,97 @@
+"""``tf.data`` input pipelines with the same random geometric augmentation for an image and its mask.
+
+Each element gets its own seed from a seeded stream, so augmentation is repeatable whatever the
+number of parallel calls. Flips, 90° rotations (together: the 8 symmetries of the square) and shifts
+(reflect-pad, then a random crop of the original size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    flip: bool = True
+    rotate90: bool = True
+    shift: float = 0.1
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> "Augmentation":
+        return cls(**(cfg or {}))
+
+
+def _augment(x: tf.Tensor, seed: tf.Tensor, aug: Augmentation, size: int) -> tf.Tensor:
+    """Apply one random transform to ``x`` (H×W×C; image and mask stacked on channels)."""
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    if aug.flip:
+        x = tf.image.stateless_random_flip_left_right(x, seeds[0])
+        x = tf.image.stateless_random_flip_up_down(x, seeds[1])
+    if aug.rotate90:
+        k = tf.random.stateless_uniform([], seeds[2], 0, 4, dtype=tf.int32)
+        x = tf.image.rot90(x, k)
+    pad = int(round(aug.shift * size))
+    if pad > 0:
+        x = tf.pad(x, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+        x = tf.image.stateless_random_crop(x, [size, size, tf.shape(x)[-1]], seeds[3])
+    return x
+
+
+def make_dataset(images: np.ndarray, indices: Sequence[int], targets: np.ndarray, *, batch_size: int,
+                 training: bool, seed: int, augmentation: Augmentation | None = None,
+                 target_is_mask: bool = False) -> tf.data.Dataset:
+    """Batches of (float32 image 0–255, target) read lazily from the (memory-mapped) ``images`` array.
+
+    ``targets`` is indexed like ``images``: masks (N×S×S, 0/1) or one-hot labels (N×C).
+    Training batches are shuffled (seeded) and augmented; others keep their order.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    size = images.shape[1]
+    target_shape = (size, size, 1) if target_is_mask else targets.shape[1:]
+
+    def load(i):
+        def fetch(j):
+            j = int(j)
+            return images[j], np.asarray(targets[j], dtype=np.float32)
+        img, tgt = tf.numpy_function(fetch, [i], (tf.uint8, tf.float32))
+        img = tf.cast(tf.reshape(img, (size, size, 3)), tf.float32)
+        return img, tf.reshape(tgt, target_shape)
+
+    ds = tf.data.Dataset.from_tensor_slices(indices)
+    if training:
+        ds = ds.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if training and augmentation is not None:
+        seeds = tf.data.Dataset.random(seed=seed).batch(2)
+        channels = 3 + (1 if target_is_mask else 0)
+
+        def aug(pair, s):
+            img, tgt = pair
+            if target_is_mask:
+                both = _augment(tf.concat([img, tgt], axis=-1), s, augmentation, size)
+                both = tf.ensure_shape(both, (size, size, channels))
+                return both[..., :3], both[..., 3:]
+            return tf.ensure_shape(_augment(img, s, augmentation, size), (size, size, 3)), tgt
+
+        ds = tf.data.Dataset.zip((ds, seeds)).map(aug, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+#: The 8 symmetries of the square, as (k rotations by 90°, flip left-right) — test-time augmentation.
+DIHEDRAL: tuple[tuple[int, bool], ...] = tuple((k, f) for f in (False, True) for k in range(4))
+
+
+def transform(batch: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    """Apply a dihedral transform to N×H×W(×C) arrays (rotate k·90° after an optional left-right flip)."""
+    out = batch[:, :, ::-1] if flip else batch
+    return np.rot90(out, k, axes=(1, 2))
+
+
+def inverse_transform(batch: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    """Undo :func:`transform` on N×H×W(×C) arrays."""
+    out = np.rot90(batch, -k, axes=(1, 2))
+    return out[:, :, ::-1] if flip else out

@@ -1,0 +1,99 @@
+"""Resize-to-cache: one image set → ``images.npy`` (N×S×S×3 uint8), ``index.csv`` and optional ``masks.npy``.
+
+Arrays are streamed into memory-mapped ``.npy`` files, so memory stays flat whatever N is. Images are
+decoded in parallel threads (Pillow releases the GIL while decoding and resizing).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from numpy.lib.format import open_memmap
+from tqdm import tqdm
+
+from .errors import InputError
+from .imageio import atomic_path, read_mask, read_rgb_resized, resize_mask
+
+log = logging.getLogger(__name__)
+
+INDEX_COLUMNS = ["image", "height", "width"]
+
+
+@dataclass(frozen=True)
+class Cache:
+    """A resized image set on disk, opened read-only and memory-mapped."""
+
+    images: np.ndarray  # N×S×S×3 uint8
+    index: pd.DataFrame  # image, height, width (original size)
+    masks: np.ndarray | None = None  # N×S×S uint8 0/1
+
+    @property
+    def ids(self) -> list[str]:
+        return self.index["image"].tolist()
+
+
+def load_cache(images: str | Path, index: str | Path, masks: str | Path | None = None) -> Cache:
+    """Open a cache written by :func:`build_cache` (arrays memory-mapped, not read into memory)."""
+    table = pd.read_csv(index, dtype={"image": str})
+    arr = np.load(images, mmap_mode="r")
+    if len(arr) != len(table):
+        raise InputError(f"cache holds {len(arr)} images but its index lists {len(table)}", images)
+    return Cache(arr, table, None if masks is None else np.load(masks, mmap_mode="r"))
+
+
+def build_cache(
+    ids: Sequence[str],
+    image_paths: Sequence[str | Path],
+    size: int,
+    images_out: str | Path,
+    index_out: str | Path,
+    mask_paths: Sequence[str | Path] | None = None,
+    masks_out: str | Path | None = None,
+    threads: int = 1,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Resize every image (and mask) to ``size``×``size`` and stream them into ``.npy`` files.
+
+    Outputs appear under their final names only when every image succeeded; a bad file raises
+    :class:`InputError` naming it and leaves nothing behind.
+    """
+    n = len(image_paths)
+    if n == 0:
+        raise InputError("no images to cache", Path(images_out).parent)
+    if len(ids) != n or (mask_paths is not None and len(mask_paths) != n):
+        raise ValueError("ids, image_paths and mask_paths must have the same length")
+    if (mask_paths is None) != (masks_out is None):
+        raise ValueError("mask_paths and masks_out go together")
+    sizes = np.zeros((n, 2), dtype=np.int64)
+
+    with atomic_path(images_out) as images_tmp, atomic_path(index_out) as index_tmp, \
+            (nullcontext() if masks_out is None else atomic_path(masks_out)) as masks_tmp:
+        images = open_memmap(images_tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+        masks = None if masks_tmp is None else open_memmap(masks_tmp, mode="w+", dtype=np.uint8,
+                                                            shape=(n, size, size))
+
+        def work(i: int) -> None:
+            images[i], sizes[i] = read_rgb_resized(image_paths[i], size)
+            if masks is not None:
+                masks[i] = resize_mask(read_mask(mask_paths[i], tuple(sizes[i])), size)
+
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            for _ in tqdm(pool.map(work, range(n)), total=n, disable=not progress,
+                          desc=f"resize {Path(images_out).parent.name}", unit="img", mininterval=2):
+                pass
+        images.flush()
+        del images
+        if masks is not None:
+            masks.flush()
+            del masks
+        table = pd.DataFrame({"image": list(ids), "height": sizes[:, 0], "width": sizes[:, 1]})
+        table.to_csv(index_tmp, index=False)
+    log.info("cached %d images at %d×%d into %s", n, size, size, images_out)
+    return table

@@ -1,0 +1,142 @@
+"""Image and mask I/O: decode upright RGB, fast draft-mode reduction, binary-mask checks, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .errors import InputError
+
+# A large ISIC image (6688×4439) is ~30 Mpx; refuse only absurd sizes.
+Image.MAX_IMAGE_PIXELS = 200_000_000
+
+#: Colour modes converted to RGB; anything else (16-bit, float) is refused.
+_RGB_CONVERTIBLE = {"RGB", "L", "LA", "P", "PA", "RGBA", "RGBX", "CMYK", "YCbCr", "1", "I;16"}
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        img = Image.open(path)
+    except FileNotFoundError:
+        raise InputError("file does not exist", path) from None
+    except Exception as exc:  # UnidentifiedImageError, OSError, ...
+        raise InputError(f"not a readable image ({type(exc).__name__}: {exc})", path) from None
+    return img
+
+
+def _load(img: Image.Image, path: Path) -> Image.Image:
+    """Force decoding so that truncated or corrupt data fail here, with the file's name."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img.load()
+    except Exception as exc:
+        raise InputError(f"image data is corrupt or truncated ({exc})", path) from None
+    return img
+
+
+def _to_rgb(img: Image.Image, path: Path) -> Image.Image:
+    if img.mode not in _RGB_CONVERTIBLE:
+        raise InputError(f"unsupported colour mode {img.mode!r}", path)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (0, 0, 0, 255))
+        img = Image.alpha_composite(background, img)
+    if img.mode == "I;16":
+        img = img.point(lambda v: v / 256).convert("L")  # keep the 8 most significant bits
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """The image at ``path`` as an upright (EXIF-rotated) RGB ``uint8`` array of shape H×W×3."""
+    path = Path(path)
+    img = _load(_open(path), path)
+    img = ImageOps.exif_transpose(img)
+    return np.asarray(_to_rgb(img, path))
+
+
+def read_rgb_resized(path: str | Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Decode ``path`` straight to a ``size``×``size``×3 ``uint8`` array; also return the original (H, W).
+
+    JPEGs are decoded in draft mode (DCT-domain reduction by 1/2, 1/4 or 1/8) to no less than twice the
+    target size, then reduced with Pillow's antialiased Lanczos filter. The original size is the upright
+    size, after EXIF rotation.
+    """
+    path = Path(path)
+    img = _open(path)
+    full_w, full_h = img.size
+    if img.format == "JPEG":
+        img.draft("RGB", (2 * size, 2 * size))
+    img = _load(img, path)
+    orientation = img.getexif().get(0x0112, 1)
+    img = ImageOps.exif_transpose(img)
+    if orientation in (5, 6, 7, 8):
+        full_w, full_h = full_h, full_w
+    img = _to_rgb(img, path)
+    img = img.resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(img), (full_h, full_w)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """The upright (H, W) of an image from its header, without decoding the pixels."""
+    path = Path(path)
+    with _open(path) as img:
+        w, h = img.size
+        if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+            w, h = h, w
+    return h, w
+
+
+def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None) -> np.ndarray:
+    """A ground-truth mask as a boolean H×W array.
+
+    The file must be an 8-bit single-channel PNG ('L' or '1') whose values are only 0 and 255
+    (the ISIC format); ``expected_size`` (H, W) is the size of its image.
+    """
+    path = Path(path)
+    img = _load(_open(path), path)
+    if img.mode not in ("L", "1"):
+        raise InputError(f"mask must be an 8-bit single-channel image, got mode {img.mode!r}", path)
+    mask = np.asarray(img.convert("L"))
+    if expected_size is not None and mask.shape != tuple(expected_size):
+        raise InputError(
+            f"mask is {mask.shape[1]}×{mask.shape[0]} but its image is "
+            f"{expected_size[1]}×{expected_size[0]} (width×height)", path)
+    values = np.unique(mask)
+    if not set(values.tolist()) <= {0, 255}:
+        raise InputError(f"mask is not binary: values other than 0 and 255 found ({values[:6].tolist()}…)", path)
+    return mask > 128
+
+
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """Area-average a boolean mask to ``size``×``size`` and re-binarise at one half (``uint8`` 0/1)."""
+    img = Image.fromarray(mask.astype(np.uint8) * 255)
+    small = np.asarray(img.resize((size, size), Image.Resampling.BOX))
+    return (small >= 128).astype(np.uint8)
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_png(path: str | Path, array: np.ndarray) -> None:
+    """Write a uint8 array as a lossless PNG, atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG")

@@ -1,0 +1,53 @@
+"""Running one workflow job: log to the job's log file, time it, turn bad input into one clear line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from .errors import InputError
+
+log = logging.getLogger("lesionflow")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@contextmanager
+def job(name: str, log_path: str | Path | None = None, threads: int | None = None) -> Iterator[logging.Logger]:
+    """Context for a job script.
+
+    Logging (and the stderr of libraries such as Keras and tqdm) goes to ``log_path``; the first line
+    records the start time, the last a one-line summary with the elapsed time. An :class:`InputError`
+    ends the process with exit status 1 and its message as the last line of the log and of stderr.
+    """
+    stream = sys.stderr
+    console = os.fdopen(os.dup(2), "w", buffering=1)  # where Snakemake shows the job's stderr
+    if log_path is not None:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        stream = open(log_path, "a", buffering=1)
+        os.dup2(stream.fileno(), 2)  # Keras, TensorFlow and tqdm write to fd 2
+        sys.stderr = stream
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    if threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    start = time.perf_counter()
+    log.info("job %s started at %s", name, _now())
+    try:
+        yield log
+    except InputError as exc:
+        log.error("job %s failed: %s", name, exc)
+        print(f"ERROR: {exc}", file=console, flush=True)
+        sys.exit(1)
+    log.info("job %s finished at %s in %.1f s", name, _now(), time.perf_counter() - start)

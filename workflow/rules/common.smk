@@ -1,0 +1,82 @@
+# Config validation, paths and input functions shared by every stage.
+
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # use the package from this checkout
+
+from lesionflow import isic, layout  # noqa: E402
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+
+DATA_DIR = Path(config["data_dir"])
+DEMO = config["demo"]["generate"]
+SEG_FOLDS = list(range(config["segmentation"]["folds"]))
+CLS_FOLDS = list(range(config["classification"]["folds"]))
+SETS = list(isic.TASK3_SETS)
+LOGS = "results/logs"
+BENCH = "results/benchmarks"
+
+DATA = layout.DataLayout(DATA_DIR, demo_spec=layout.demo_spec(config["demo"]) if DEMO else None)
+
+
+wildcard_constraints:
+    set="|".join(SETS),
+    fold=r"\d+",
+
+
+def demo_inputs():
+    """The demo generator's files, so that every data rule waits for it (empty for real data)."""
+    return DATA.demo_files() if DEMO else []
+
+
+def gpu_resources(stage):
+    """Resources of a rule that runs a network: one GPU plus memory and run time from the config."""
+    res = config[stage]["resources"]
+    return dict(gpu=1, mem_mb=res["mem_mb"], runtime=res["runtime"])
+
+
+def seg_params():
+    """Segmentation model and training settings: a change retrains the fold models."""
+    seg = config["segmentation"]
+    return dict(image_size=seg["image_size"], seed=config["seed"], **seg["model"], **seg["training"])
+
+
+def cls_params():
+    """Classifier model and training settings: a change retrains the classifier folds."""
+    cls = config["classification"]
+    return dict(image_size=cls["image_size"], seed=config["seed"], **cls["model"], **cls["training"])
+
+
+def task3_images(wildcards):
+    return [str(p) for p in DATA.image_paths(wildcards.set)]
+
+
+def seg_models(wildcards=None):
+    return expand("results/segmentation/fold_{fold}/model.keras", fold=SEG_FOLDS)
+
+
+def cls_models(wildcards=None):
+    return expand("results/classification/fold_{fold}/model.keras", fold=CLS_FOLDS)
+
+
+def ground_truth_sets(kind):
+    """Task 3 sets whose ground truth ('masks' or 'labels') is in data_dir (the demo writes test's)."""
+    return [s for s in SETS if DATA.has_ground_truth(s, kind)]
+
+
+def all_outputs(wildcards):
+    outputs = [
+        "results/metrics/segmentation.json",
+        "results/metrics/classification.json",
+        *expand("results/masks/{set}", set=SETS),
+        *expand("results/masked/{set}", set=SETS),
+        *expand("results/predictions/{set}.csv", set=SETS),
+        *expand("results/metrics/segmentation_{set}.json", set=ground_truth_sets("masks")),
+        *expand("results/metrics/classification_{set}.json", set=ground_truth_sets("labels")),
+    ]
+    return outputs
