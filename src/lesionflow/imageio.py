@@ -17,7 +17,7 @@ from .errors import InputError
 Image.MAX_IMAGE_PIXELS = 200_000_000
 
 #: Colour modes converted to RGB; anything else (16-bit, float) is refused.
-_RGB_CONVERTIBLE = {"RGB", "L", "LA", "P", "PA", "RGBA", "RGBX", "CMYK", "YCbCr", "1", "I;16"}
+_RGB_CONVERTIBLE = {"RGB", "L", "LA", "P", "PA", "RGBA", "RGBX", "CMYK", "YCbCr", "1", "I;16", "I"}
 
 
 def _open(path: Path) -> Image.Image:
@@ -48,8 +48,8 @@ def _to_rgb(img: Image.Image, path: Path) -> Image.Image:
         img = img.convert("RGBA")
         background = Image.new("RGBA", img.size, (0, 0, 0, 255))
         img = Image.alpha_composite(background, img)
-    if img.mode == "I;16":
-        img = img.point(lambda v: v / 256).convert("L")  # keep the 8 most significant bits
+    if img.mode in ("I;16", "I"):  # 16-bit greyscale: keep the 8 most significant bits
+        img = Image.fromarray((np.asarray(img).astype(np.uint32) >> 8).clip(0, 255).astype(np.uint8))
     return img.convert("RGB") if img.mode != "RGB" else img
 
 

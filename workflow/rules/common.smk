@@ -8,8 +8,10 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # use the package from this checkout
 
 from lesionflow import isic, layout  # noqa: E402
+from lesionflow.config import check_config  # noqa: E402
 
-
+# One line naming the key for a bad value; then Snakemake fills in the schema's defaults.
+check_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml")
 
 

@@ -1,0 +1,29 @@
+"""Config checking against the workflow's JSON schema, with one-line errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .errors import InputError
+
+
+def load_schema(path: str | Path) -> dict[str, Any]:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def check_config(config: dict[str, Any], schema_path: str | Path) -> None:
+    """Raise InputError naming the dotted key (e.g. ``segmentation.folds``) of the first invalid value."""
+    validator = jsonschema.Draft202012Validator(load_schema(schema_path))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is None:
+        return
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    message = error.message
+    if error.validator == "additionalProperties":
+        message = f"unknown key(s): {message.split('(')[-1].rstrip(')')}"
+    raise InputError(f"config key {key}: {message}")

@@ -1,0 +1,82 @@
+"""Resize-to-cache: shapes, index, masks, determinism, and nothing left behind on bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from lesionflow.cache import build_cache, load_cache
+from lesionflow.errors import InputError
+
+
+@pytest.fixture
+def image_set(make_jpeg, tmp_path):
+    sizes = [(450, 600), (600, 450), (300, 500), (700, 700)]
+    ids = [f"ISIC_{i:07d}" for i in range(len(sizes))]
+    images, masks = [], []
+    for i, (image_id, (h, w)) in enumerate(zip(ids, sizes)):
+        images.append(make_jpeg(f"{image_id}.jpg", h, w, seed=i))
+        m = np.zeros((h, w), np.uint8)
+        m[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 255
+        path = tmp_path / f"{image_id}_segmentation.png"
+        Image.fromarray(m).save(path)
+        masks.append(path)
+    return ids, images, masks, sizes
+
+
+def test_cache_shapes_index_and_masks(image_set, tmp_path):
+    ids, images, masks, sizes = image_set
+    out = tmp_path / "cache"
+    table = build_cache(ids, images, 64, out / "images.npy", out / "index.csv", masks, out / "masks.npy",
+                        threads=2, progress=False)
+    cache = load_cache(out / "images.npy", out / "index.csv", out / "masks.npy")
+    assert cache.images.shape == (4, 64, 64, 3) and cache.images.dtype == np.uint8
+    assert cache.masks.shape == (4, 64, 64) and set(np.unique(cache.masks)) == {0, 1}
+    assert cache.ids == ids
+    assert [tuple(r) for r in table[["height", "width"]].to_numpy()] == sizes
+    assert pd.read_csv(out / "index.csv")["height"].tolist() == [h for h, _ in sizes]
+    # the centred half-size box covers a quarter of the image
+    assert abs(cache.masks.mean() - 0.25) < 0.03
+
+
+def test_cache_is_identical_with_one_or_many_threads(image_set, tmp_path):
+    ids, images, _, _ = image_set
+    for threads in (1, 2):
+        build_cache(ids, images, 32, tmp_path / f"{threads}.npy", tmp_path / f"{threads}.csv", threads=threads,
+                    progress=False)
+    assert (tmp_path / "1.npy").read_bytes() == (tmp_path / "2.npy").read_bytes()
+
+
+def test_corrupt_image_leaves_no_cache(image_set, tmp_path):
+    ids, images, masks, _ = image_set
+    images[2].write_bytes(b"garbage")
+    out = tmp_path / "cache"
+    with pytest.raises(InputError, match=f"{ids[2]}.jpg"):
+        build_cache(ids, images, 32, out / "images.npy", out / "index.csv", masks, out / "masks.npy",
+                    progress=False)
+    assert list(out.iterdir()) == []
+
+
+def test_missing_mask_leaves_no_cache(image_set, tmp_path):
+    ids, images, masks, _ = image_set
+    masks[1].unlink()
+    out = tmp_path / "cache"
+    with pytest.raises(InputError, match=f"{ids[1]}_segmentation.png: file does not exist"):
+        build_cache(ids, images, 32, out / "images.npy", out / "index.csv", masks, out / "masks.npy",
+                    progress=False)
+    assert list(out.iterdir()) == []
+
+
+def test_size_mismatched_mask_is_refused(image_set, tmp_path):
+    ids, images, masks, _ = image_set
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(masks[0])
+    with pytest.raises(InputError, match="mask is 10×10 but its image is 600×450"):
+        build_cache(ids, images, 32, tmp_path / "i.npy", tmp_path / "i.csv", masks, tmp_path / "m.npy",
+                    progress=False)
+
+
+def test_empty_set_is_refused(tmp_path):
+    with pytest.raises(InputError, match="no images"):
+        build_cache([], [], 32, tmp_path / "i.npy", tmp_path / "i.csv", progress=False)

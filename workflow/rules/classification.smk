@@ -1,0 +1,124 @@
+# Classification: lesion-grouped folds, one classifier per fold, evaluation, a submission CSV per set.
+
+CLS_CACHE = multiext("results/cache/masked_train/", "images.npy", "index.csv")
+
+
+rule classification_folds:
+    input:
+        index="results/cache/masked_train/index.csv",
+        labels=DATA.labels_csv("train"),
+        groupings=DATA.groupings_csv(),
+    output:
+        "results/classification/folds.csv",
+    params:
+        folds=config["classification"]["folds"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/classification/folds.log",
+    benchmark:
+        f"{BENCH}/classification/folds.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/classification_folds.py"
+
+
+rule train_classifier:
+    input:
+        cache=CLS_CACHE,
+        labels=DATA.labels_csv("train"),
+        folds="results/classification/folds.csv",
+    output:
+        model="results/classification/fold_{fold}/model.keras",
+        history="results/classification/fold_{fold}/history.csv",
+        provenance="results/classification/fold_{fold}/provenance.json",
+    params:
+        settings=cls_params(),
+    log:
+        f"{LOGS}/classification/train_fold_{{fold}}.log",
+    benchmark:
+        f"{BENCH}/classification/train_fold_{{fold}}.tsv"
+    threads: config["classification"]["resources"]["threads"]
+    resources:
+        **gpu_resources("classification"),
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/train_classifier.py"
+
+
+rule evaluate_classifier:
+    input:
+        cache=CLS_CACHE,
+        labels=DATA.labels_csv("train"),
+        folds="results/classification/folds.csv",
+        models=cls_models(),
+    output:
+        metrics="results/metrics/classification.json",
+        predictions="results/classification/evaluation_predictions.csv",
+        confusion=report(
+            "results/classification/confusion_matrix.png",
+            caption="../report/confusion_matrix.rst",
+            category="Classification",
+        ),
+    params:
+        tta=config["classification"]["prediction"]["tta"],
+        image_size=config["classification"]["image_size"],
+    log:
+        f"{LOGS}/classification/evaluate.log",
+    benchmark:
+        f"{BENCH}/classification/evaluate.tsv"
+    threads: config["classification"]["resources"]["threads"]
+    resources:
+        **gpu_resources("classification"),
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/evaluate_classifier.py"
+
+
+rule predict_classes:
+    input:
+        images="results/cache/masked_{set}/images.npy",
+        index="results/cache/masked_{set}/index.csv",
+        models=cls_models(),
+    output:
+        "results/predictions/{set}.csv",
+    params:
+        tta=config["classification"]["prediction"]["tta"],
+        image_size=config["classification"]["image_size"],
+    log:
+        f"{LOGS}/classification/predict_{{set}}.log",
+    benchmark:
+        f"{BENCH}/classification/predict_{{set}}.tsv"
+    threads: config["classification"]["resources"]["threads"]
+    resources:
+        **gpu_resources("classification"),
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/predict_classes.py"
+
+
+rule score_predictions:
+    input:
+        predictions="results/predictions/{set}.csv",
+        labels=lambda w: DATA.labels_csv(w.set),
+    output:
+        "results/metrics/classification_{set}.json",
+    log:
+        f"{LOGS}/classification/score_{{set}}.log",
+    benchmark:
+        f"{BENCH}/classification/score_{{set}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/score_predictions.py"

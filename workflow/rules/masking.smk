@@ -1,0 +1,28 @@
+# Masked-image creation: the lesion crop of every Task 3 image, and the classifier's cache.
+
+
+rule mask_images:
+    input:
+        images=task3_images,
+        masks="results/masks/{set}",
+    output:
+        crops=directory("results/masked/{set}"),
+        images="results/cache/masked_{set}/images.npy",
+        index="results/cache/masked_{set}/index.csv",
+        empty="results/cache/masked_{set}/empty_masks.csv",
+    params:
+        size=config["classification"]["image_size"],
+        margin=config["masking"]["margin"],
+        background=config["masking"]["background"],
+    log:
+        f"{LOGS}/masking/{{set}}.log",
+    benchmark:
+        f"{BENCH}/masking/{{set}}.tsv"
+    threads: config["resize"]["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/mask_images.py"

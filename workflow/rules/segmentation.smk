@@ -1,0 +1,119 @@
+# Segmentation: folds, one U-Net per fold, held-out evaluation, masks for every Task 3 set.
+
+SEG_CACHE = multiext("results/cache/seg_train/", "images.npy", "masks.npy", "index.csv")
+
+
+rule segmentation_folds:
+    input:
+        index="results/cache/seg_train/index.csv",
+    output:
+        "results/segmentation/folds.csv",
+    params:
+        folds=config["segmentation"]["folds"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/segmentation/folds.log",
+    benchmark:
+        f"{BENCH}/segmentation/folds.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/make_folds.py"
+
+
+rule train_segmentation:
+    input:
+        cache=SEG_CACHE,
+        folds="results/segmentation/folds.csv",
+    output:
+        model="results/segmentation/fold_{fold}/model.keras",
+        history="results/segmentation/fold_{fold}/history.csv",
+        provenance="results/segmentation/fold_{fold}/provenance.json",
+    params:
+        settings=seg_params(),
+    log:
+        f"{LOGS}/segmentation/train_fold_{{fold}}.log",
+    benchmark:
+        f"{BENCH}/segmentation/train_fold_{{fold}}.tsv"
+    threads: config["segmentation"]["resources"]["threads"]
+    resources:
+        **gpu_resources("segmentation"),
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/train_segmentation.py"
+
+
+rule evaluate_segmentation:
+    input:
+        cache=SEG_CACHE,
+        folds="results/segmentation/folds.csv",
+        models=seg_models(),
+        masks=DATA.mask_paths("seg_train"),
+    output:
+        metrics="results/metrics/segmentation.json",
+        per_image="results/segmentation/evaluation_per_image.csv",
+    params:
+        postprocess=config["segmentation"]["postprocess"],
+        tta=config["segmentation"]["prediction"]["tta"],
+        image_size=config["segmentation"]["image_size"],
+    log:
+        f"{LOGS}/segmentation/evaluate.log",
+    benchmark:
+        f"{BENCH}/segmentation/evaluate.tsv"
+    threads: config["segmentation"]["resources"]["threads"]
+    resources:
+        **gpu_resources("segmentation"),
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/evaluate_segmentation.py"
+
+
+rule predict_masks:
+    input:
+        images="results/cache/{set}/images.npy",
+        index="results/cache/{set}/index.csv",
+        models=seg_models(),
+    output:
+        directory("results/masks/{set}"),
+    params:
+        postprocess=config["segmentation"]["postprocess"],
+        tta=config["segmentation"]["prediction"]["tta"],
+        image_size=config["segmentation"]["image_size"],
+    log:
+        f"{LOGS}/segmentation/predict_{{set}}.log",
+    benchmark:
+        f"{BENCH}/segmentation/predict_{{set}}.tsv"
+    threads: config["segmentation"]["resources"]["threads"]
+    resources:
+        **gpu_resources("segmentation"),
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/predict_masks.py"
+
+
+rule score_masks:
+    input:
+        predicted="results/masks/{set}",
+        truth=lambda w: DATA.mask_paths(w.set),
+    output:
+        metrics="results/metrics/segmentation_{set}.json",
+        per_image="results/segmentation/scores_{set}.csv",
+    log:
+        f"{LOGS}/segmentation/score_{{set}}.log",
+    benchmark:
+        f"{BENCH}/segmentation/score_{{set}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/score_masks.py"

@@ -1,0 +1,26 @@
+"""Score each fold's classifier on its held-out images; per fold and mean, plus a confusion matrix."""
+
+from lesionflow import device, isic, provenance
+from lesionflow.cache import load_cache
+from lesionflow.classification import evaluate_folds, summarise_folds
+from lesionflow.folds import read_folds
+from lesionflow.jobs import job
+from lesionflow.labels import read_ground_truth
+from lesionflow.models import load_model
+from lesionflow.plots import confusion_matrix_figure
+
+out = snakemake.output
+with job("evaluate_classifier", snakemake.log[0], snakemake.threads) as log:
+    device.configure(snakemake.threads, 0)
+    images, index = snakemake.input.cache
+    cache = load_cache(images, index)
+    truth = read_ground_truth(snakemake.input.labels, cache.ids)
+    folds = read_folds(snakemake.input.folds, cache.ids)
+    models = [load_model(p, snakemake.params.image_size) for p in snakemake.input.models]
+    predictions = evaluate_folds(cache, truth, folds, models, snakemake.params.tta)
+    predictions.to_csv(out.predictions, index=False)
+    summary = summarise_folds(truth, predictions)
+    provenance.write_json(out.metrics, summary)
+    confusion_matrix_figure(summary["all_folds"]["confusion_matrix"], isic.CLASSES, out.confusion,
+                            "held-out folds")
+    log.info("mean balanced accuracy over folds: %.4f", summary["mean"]["balanced_accuracy"])

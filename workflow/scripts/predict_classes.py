@@ -1,0 +1,17 @@
+"""The ISIC Task 3 submission CSV of one image set, from the fold ensemble."""
+
+from lesionflow import device
+from lesionflow.cache import load_cache
+from lesionflow.classification import predict_probabilities, submission
+from lesionflow.imageio import atomic_path
+from lesionflow.jobs import job
+from lesionflow.models import load_model
+
+with job(f"predict_classes {snakemake.wildcards.set}", snakemake.log[0], snakemake.threads) as log:
+    device.configure(snakemake.threads, 0)
+    cache = load_cache(snakemake.input.images, snakemake.input.index)
+    models = [load_model(p, snakemake.params.image_size) for p in snakemake.input.models]
+    table = submission(cache.ids, predict_probabilities(models, cache.images, snakemake.params.tta))
+    with atomic_path(snakemake.output[0]) as tmp:
+        table.to_csv(tmp, index=False)
+    log.info("wrote %d rows to %s", len(table), snakemake.output[0])

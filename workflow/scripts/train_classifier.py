@@ -1,0 +1,25 @@
+"""Train the classifier of one fold on the masked lesion crops."""
+
+from pathlib import Path
+
+from lesionflow import device, provenance
+from lesionflow.cache import load_cache
+from lesionflow.classification import train_fold
+from lesionflow.folds import read_folds
+from lesionflow.jobs import job
+from lesionflow.labels import read_ground_truth
+
+out = snakemake.output
+settings = dict(snakemake.params.settings)
+fold = int(snakemake.wildcards.fold)
+with job(f"train_classifier fold {fold}", snakemake.log[0], snakemake.threads):
+    used = device.configure(snakemake.threads, settings["seed"] + fold)
+    images, index = snakemake.input.cache
+    cache = load_cache(images, index)
+    truth = read_ground_truth(snakemake.input.labels, cache.ids)
+    folds = read_folds(snakemake.input.folds, cache.ids)
+    history = train_fold(cache, truth, folds, fold, settings, Path(out.model).parent / "work", out.model,
+                         out.history)
+    provenance.write_json(out.provenance, provenance.record(
+        settings, [*snakemake.input.cache, snakemake.input.labels, snakemake.input.folds], used, fold=fold,
+        epochs_run=len(history)))

@@ -1,0 +1,21 @@
+"""Train the U-Net of one fold."""
+
+from pathlib import Path
+
+from lesionflow import device, provenance
+from lesionflow.cache import load_cache
+from lesionflow.folds import read_folds
+from lesionflow.jobs import job
+from lesionflow.segmentation import train_fold
+
+out = snakemake.output
+settings = dict(snakemake.params.settings)
+fold = int(snakemake.wildcards.fold)
+with job(f"train_segmentation fold {fold}", snakemake.log[0], snakemake.threads):
+    used = device.configure(snakemake.threads, settings["seed"] + fold)
+    images, masks, index = snakemake.input.cache
+    cache = load_cache(images, index, masks)
+    folds = read_folds(snakemake.input.folds, cache.ids)
+    history = train_fold(cache, folds, fold, settings, Path(out.model).parent / "work", out.model, out.history)
+    provenance.write_json(out.provenance, provenance.record(
+        settings, [*snakemake.input.cache, snakemake.input.folds], used, fold=fold, epochs_run=len(history)))
