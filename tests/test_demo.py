@@ -1,0 +1,303 @@
+"""Tests of the demo-data generator: layout, CSVs, masks, groupings, determinism and class appearance."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from lesionflow import demo
+from lesionflow.demo import DemoSpec, generate_demo
+from lesionflow.errors import InputError
+from lesionflow.isic import CLASSES, FOLDERS, GROUPINGS_CSV, ID_PATTERN, LABEL_CSV, IMAGE_SUFFIX, MASK_SUFFIX
+
+SMALL_COUNTS = {"MEL": 3, "NV": 3, "BCC": 2, "AKIEC": 2, "BKL": 2, "DF": 2, "VASC": 2}
+SMALL = DemoSpec(seg_train=5, seg_validation=1, seg_test=1, seg_large=1, train_counts=SMALL_COUNTS,
+                 validation=7, test=14, seed=7)
+TINY = dict(seg_train=2, seg_validation=0, seg_test=1, seg_large=0,
+            train_counts={"MEL": 2, "NV": 1, "BCC": 1, "AKIEC": 1, "BKL": 1, "DF": 1, "VASC": 1},
+            validation=1, test=2)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> tuple[Path, dict]:
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    return data_dir, generate_demo(data_dir, SMALL)
+
+
+def _ids(folder: Path, suffix: str = IMAGE_SUFFIX) -> list[str]:
+    return sorted(p.name[: -len(suffix)] for p in folder.iterdir() if p.name.endswith(suffix))
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _labels(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path)
+
+
+# ---------------------------------------------------------------------------------------------- spec
+
+
+def test_default_spec_matches_the_documented_demo():
+    spec = DemoSpec()
+    assert (spec.seg_train, spec.seg_validation, spec.seg_test, spec.seg_large) == (60, 4, 4, 2)
+    assert spec.train_counts == {"MEL": 18, "NV": 48, "BCC": 14, "AKIEC": 12, "BKL": 16, "DF": 10, "VASC": 10}
+    assert (spec.validation, spec.test, spec.width, spec.height) == (21, 35, 600, 450)
+    assert spec.validation_ground_truth is False
+
+
+def test_from_dict_takes_a_subset_of_keys():
+    spec = DemoSpec.from_dict({"seed": 3, "test": 9, "train_counts": 2})
+    assert spec.seed == 3 and spec.test == 9 and spec.seg_train == 60
+    assert spec.train_counts == {c: 2 for c in CLASSES}
+    assert DemoSpec.from_dict(None) == DemoSpec()
+
+
+def test_from_dict_rejects_an_unknown_key_naming_it():
+    with pytest.raises(InputError, match="seg_trian"):
+        DemoSpec.from_dict({"seg_train": 3, "seg_trian": 4})
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"train_counts": {**SMALL_COUNTS, "SCC": 1}}, "SCC"),
+    ({"train_counts": {"MEL": 1}}, "missing"),
+    ({"test": -1}, "test"),
+    ({"width": "600"}, "width"),
+    ({"seg_large": 5, "seg_train": 2}, "seg_large"),
+    ({"validation_ground_truth": "yes"}, "validation_ground_truth"),
+])
+def test_bad_settings_raise_input_error(settings, words):
+    with pytest.raises(InputError, match=words):
+        DemoSpec.from_dict(settings)
+
+
+# ---------------------------------------------------------------------------------------------- layout
+
+
+def test_layout_and_file_names(small):
+    data_dir, summary = small
+    expected = {FOLDERS[k] for k in FOLDERS if k != "validation_labels"}
+    assert {p.name for p in data_dir.iterdir()} == expected  # no staging or temporary leftovers
+    assert not [p for p in data_dir.rglob(".*")]
+    counts = {
+        "seg_train_images": 5, "seg_train_masks": 5, "seg_validation_images": 1, "seg_test_images": 1,
+        "train_images": sum(SMALL_COUNTS.values()), "validation_images": 7, "test_images": 14, "test_masks": 14,
+    }
+    all_ids: list[str] = []
+    for key, n in counts.items():
+        folder = data_dir / FOLDERS[key]
+        suffix = MASK_SUFFIX if key.endswith("masks") else IMAGE_SUFFIX
+        names = [p.name for p in folder.iterdir()]
+        assert len(names) == n, key
+        assert all(name.endswith(suffix) and ID_PATTERN.match(name[: -len(suffix)]) for name in names), key
+        if not key.endswith("masks"):
+            all_ids += _ids(folder)
+    assert len(all_ids) == len(set(all_ids)), "image ids must be unique across all sets"
+    assert _ids(data_dir / FOLDERS["seg_train_masks"], MASK_SUFFIX) == _ids(data_dir / FOLDERS["seg_train_images"])
+    assert _ids(data_dir / FOLDERS["test_masks"], MASK_SUFFIX) == _ids(data_dir / FOLDERS["test_images"])
+    assert sorted(p.name for p in (data_dir / FOLDERS["train_labels"]).iterdir()) == sorted(
+        [LABEL_CSV["train"], GROUPINGS_CSV])
+    assert [p.name for p in (data_dir / FOLDERS["test_labels"]).iterdir()] == [LABEL_CSV["test"]]
+    assert summary["images"] == {"seg_train": 5, "seg_validation": 1, "seg_test": 1,
+                                 "train": 16, "validation": 7, "test": 14}
+
+
+def test_planned_files_are_exactly_the_files_written(small):
+    data_dir, _ = small
+    planned = demo.planned_files(SMALL)
+    assert set(planned) == {k for k in FOLDERS if k != "validation_labels"}
+    for key, names in planned.items():
+        assert names == sorted(p.name for p in (data_dir / FOLDERS[key]).iterdir()), key
+    with_vgt = demo.planned_files(DemoSpec(validation_ground_truth=True, **TINY))
+    assert with_vgt["validation_labels"] == [LABEL_CSV["validation"]]
+
+
+@pytest.mark.parametrize("set_name", ["train", "test"])
+def test_label_csvs_are_official_one_hot(small, set_name):
+    data_dir, summary = small
+    path = data_dir / FOLDERS[f"{set_name}_labels"] / LABEL_CSV[set_name]
+    assert path.read_text().splitlines()[0] == "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC"
+    df = _labels(path)
+    assert list(df.columns) == ["image", *CLASSES]
+    assert all(df[c].dtype == np.float64 for c in CLASSES)
+    values = df[list(CLASSES)].to_numpy()
+    assert set(np.unique(values)) == {0.0, 1.0}
+    assert (values.sum(axis=1) == 1.0).all()
+    assert re.search(r"^ISIC_\d{7},(0\.0|1\.0)(,(0\.0|1\.0)){6}$", path.read_text().splitlines()[1])
+    assert sorted(df.image) == _ids(data_dir / FOLDERS[f"{set_name}_images"])
+    counts = dict(zip(CLASSES, values.sum(axis=0).astype(int)))
+    assert counts == summary["classes"][set_name]
+    if set_name == "train":
+        assert counts == SMALL_COUNTS
+    else:
+        assert counts == {c: 2 for c in CLASSES}  # proportional, every class present
+
+
+def test_class_allocation_keeps_every_class_and_proportions():
+    counts = demo._allocate(35, DemoSpec().train_counts, 1)
+    assert sum(counts.values()) == 35 and min(counts.values()) >= 1
+    assert counts["NV"] == max(counts.values())
+    few = demo._allocate(3, DemoSpec().train_counts, 1)  # too few for all: largest remainders win
+    assert few == {"MEL": 1, "NV": 1, "BCC": 0, "AKIEC": 0, "BKL": 1, "DF": 0, "VASC": 0}
+    assert demo._allocate(10, {"MEL": 1.0, "NV": 0}, 1) == {**{c: 0 for c in CLASSES}, "MEL": 10}
+
+
+def test_lesion_groupings(small):
+    data_dir, summary = small
+    groups = pd.read_csv(data_dir / FOLDERS["train_labels"] / GROUPINGS_CSV)
+    assert list(groups.columns) == ["image", "lesion_id", "diagnosis_confirm_type"]
+    labels = _labels(data_dir / FOLDERS["train_labels"] / LABEL_CSV["train"])
+    assert sorted(groups.image) == sorted(labels.image) and groups.image.is_unique
+    assert groups.lesion_id.str.fullmatch(r"HAM_\d{7}").all()
+    assert set(groups.diagnosis_confirm_type) <= {"histopathology", "follow_up", "consensus", "confocal"}
+    cls = labels.set_index("image")[list(CLASSES)].idxmax(axis=1)
+    per_lesion = groups.assign(cls=groups.image.map(cls)).groupby("lesion_id")
+    assert (per_lesion.size() > 1).any()
+    assert (per_lesion.cls.nunique() == 1).all(), "all images of a lesion must share its class"
+    assert (per_lesion.diagnosis_confirm_type.nunique() == 1).all()
+    assert summary["train_lesions"] == groups.lesion_id.nunique()
+
+
+def test_images_of_one_lesion_are_similar_but_not_identical(small):
+    data_dir, _ = small
+    groups = pd.read_csv(data_dir / FOLDERS["train_labels"] / GROUPINGS_CSV)
+    folder = data_dir / FOLDERS["train_images"]
+
+    def small_rgb(image_id):
+        return np.asarray(Image.open(folder / f"{image_id}.jpg").resize((60, 45)), dtype=np.float32)
+
+    lesion = groups.groupby("lesion_id").image.apply(list)
+    pairs = [v[:2] for v in lesion if len(v) > 1]
+    firsts = [v[0] for v in lesion]
+    same = [np.abs(small_rgb(a) - small_rgb(b)).mean() for a, b in pairs]
+    other = [np.abs(small_rgb(a) - small_rgb(b)).mean() for a, b in zip(firsts, firsts[1:])]
+    assert min(same) > 0.5
+    assert np.median(same) < np.median(other)
+
+
+# ---------------------------------------------------------------------------------------------- images
+
+
+def test_masks_are_binary_single_channel_and_sized_like_their_images(small):
+    data_dir, _ = small
+    for img_key, mask_key in (("seg_train_images", "seg_train_masks"), ("test_images", "test_masks")):
+        for image_id in _ids(data_dir / FOLDERS[img_key]):
+            with Image.open(data_dir / FOLDERS[img_key] / f"{image_id}{IMAGE_SUFFIX}") as img:
+                assert img.mode == "RGB" and img.format == "JPEG"
+                size = img.size
+            with Image.open(data_dir / FOLDERS[mask_key] / f"{image_id}{MASK_SUFFIX}") as m:
+                assert m.mode == "L" and m.format == "PNG" and m.size == size
+                mask = np.asarray(m)
+            assert set(np.unique(mask).tolist()) == {0, 255}
+            assert 0.1 < (mask == 255).mean() < 0.7  # the lesion is a sizeable part of the image
+
+
+def test_task1_sizes_vary_and_task3_sizes_are_fixed(small):
+    data_dir, _ = small
+    sizes = []
+    for key in ("seg_train_images", "seg_validation_images", "seg_test_images"):
+        sizes += [Image.open(p).size for p in (data_dir / FOLDERS[key]).iterdir()]
+    assert any(w > h for w, h in sizes) and any(h > w for w, h in sizes)
+    assert sum(max(s) > 2000 for s in sizes) == 1  # seg_large=1
+    assert len(set(sizes)) >= 5
+    for key in ("train_images", "validation_images", "test_images"):
+        assert {Image.open(p).size for p in (data_dir / FOLDERS[key]).iterdir()} == {(600, 450)}
+
+
+def test_dermatoscope_vignette_darkens_the_corners(small):
+    data_dir, _ = small
+    for p in (data_dir / FOLDERS["test_images"]).iterdir():
+        rgb = np.asarray(Image.open(p), dtype=np.float32).mean(axis=2)
+        assert rgb[:15, :15].mean() < 0.5 * rgb[200:250, 10:60].mean()
+
+
+def test_lesion_colours_differ_between_classes(small):
+    data_dir, _ = small
+    labels = _labels(data_dir / FOLDERS["test_labels"] / LABEL_CSV["test"])
+    cls = labels.set_index("image")[list(CLASSES)].idxmax(axis=1)
+    means: dict[str, list[np.ndarray]] = {c: [] for c in CLASSES}
+    for image_id, c in cls.items():
+        rgb = np.asarray(Image.open(data_dir / FOLDERS["test_images"] / f"{image_id}.jpg"), dtype=np.float32)
+        mask = np.asarray(Image.open(data_dir / FOLDERS["test_masks"] / f"{image_id}{MASK_SUFFIX}")) == 255
+        inner = ndimage.binary_erosion(mask, iterations=6)  # away from the soft border
+        means[c].append(rgb[inner].mean(axis=0))
+    m = {c: np.mean(v, axis=0) for c, v in means.items()}
+    lum = {c: m[c] @ np.array([0.299, 0.587, 0.114]) for c in CLASSES}
+    red = {c: m[c][0] / (m[c][1] + 1) for c in CLASSES}
+    assert lum["MEL"] < lum["NV"] - 15  # melanoma darker than a nevus
+    assert lum["NV"] < lum["BKL"] - 15  # keratosis lighter tan
+    assert red["VASC"] > red["NV"] + 1.0  # vascular lesions red-purple
+    assert red["AKIEC"] > red["NV"] + 0.2  # actinic keratosis red, despite its white scale
+    blue_vs_green = {c: m[c][2] - m[c][1] for c in CLASSES}
+    assert blue_vs_green["BCC"] > blue_vs_green["NV"] + 20  # BCC pink, nevus brown
+    assert blue_vs_green["VASC"] > 15  # red-purple
+
+
+# ---------------------------------------------------------------------------------------------- behaviour
+
+
+def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    generate_demo(a, DemoSpec(seed=1, **TINY))
+    generate_demo(b, DemoSpec(seed=1, **TINY))
+    generate_demo(c, DemoSpec(seed=2, **TINY))
+    ta, tb, tc = _tree(a), _tree(b), _tree(c)
+    assert len(ta) > 20
+    assert ta == tb
+    images = [k for k in ta if k.endswith(IMAGE_SUFFIX)]
+    assert sorted(ta) == sorted(tc)  # same ids and layout ...
+    assert all(ta[k] != tc[k] for k in images)  # ... but every image drawn differently
+
+
+def test_regenerating_replaces_folders_and_validation_ground_truth_option(tmp_path):
+    spec = DemoSpec(seed=1, validation_ground_truth=True, **{**TINY, "validation": 7})
+    generate_demo(tmp_path, spec)
+    vpath = tmp_path / FOLDERS["validation_labels"] / LABEL_CSV["validation"]
+    v = _labels(vpath)
+    assert list(v.columns) == ["image", *CLASSES] and len(v) == 7
+    assert sorted(v.image) == _ids(tmp_path / FOLDERS["validation_images"])
+    (tmp_path / "README.md").write_text("mine")
+    generate_demo(tmp_path, DemoSpec(seed=2, **{**TINY, "seg_train": 1, "validation": 1}))
+    assert not vpath.parent.exists(), "a stale validation ground truth must not survive"
+    assert len(list((tmp_path / FOLDERS["seg_train_images"]).iterdir())) == 1
+    assert len(list((tmp_path / FOLDERS["validation_images"]).iterdir())) == 1
+    assert (tmp_path / "README.md").read_text() == "mine"
+
+
+def test_a_failure_leaves_the_previous_data_untouched(tmp_path, monkeypatch):
+    generate_demo(tmp_path, DemoSpec(seed=1, **TINY))
+    before = _tree(tmp_path)
+    calls = {"n": 0}
+    real = demo._render
+
+    def failing(item, seed):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise RuntimeError("disk full")
+        return real(item, seed)
+
+    monkeypatch.setattr(demo, "_render", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        generate_demo(tmp_path, DemoSpec(seed=5, **TINY))
+    assert _tree(tmp_path) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_command_line_passes_seed(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    def fake(data_dir, spec):
+        seen.update(data_dir=data_dir, spec=spec)
+        return {"images": {}}
+
+    monkeypatch.setattr(demo, "generate_demo", fake)
+    assert demo.main([str(tmp_path / "d"), "--seed", "3"]) == 0
+    assert seen["data_dir"] == tmp_path / "d" and seen["spec"] == DemoSpec(seed=3)
+    assert '"images"' in capsys.readouterr().out
