@@ -1,0 +1,133 @@
+"""Child processes of ``benchmarks/run.py`` (each measured in its own process); prints JSON lines.
+
+    python benchmarks/workers.py cache-ours LIST OUT_DIR THREADS      # lesionflow.cache.build_cache
+    python benchmarks/workers.py cache-inram LIST OUT_DIR THREADS     # the original: list + np.stack
+    python benchmarks/workers.py encoder MODEL ENCODER SIZE N         # training/prediction throughput
+
+LIST is a text file of image paths, one a line. Peak RSS is this process's VmHWM (see _peak_rss_mb).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS in MiB: VmHWM of /proc/self/status.
+
+    Not ``getrusage().ru_maxrss``: Linux carries the parent's RSS at fork/exec into the child's
+    ``ru_maxrss``, so a child of a large parent reports at least the parent's size.
+    """
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _emit(record: dict) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def cache_ours(paths: list[str], out: Path, threads: int) -> None:
+    from lesionflow.cache import build_cache
+
+    start = time.perf_counter()
+    build_cache([Path(p).stem for p in paths], paths, 224, out / "images.npy", out / "index.csv",
+                threads=threads, progress=False)
+    _emit({"seconds": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb()})
+
+
+def cache_inram(paths: list[str], out: Path, threads: int) -> None:
+    """The original's pattern: every resized image kept in a Python list, then ``np.stack`` and save.
+
+    Decoding/resizing is the same as ours (``read_rgb_resized``) so that only the storage differs.
+    """
+    import numpy as np
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lesionflow.imageio import read_rgb_resized
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        arrays = [a for a, _ in pool.map(lambda p: read_rgb_resized(p, 224), paths)]
+    stacked = np.stack(arrays)
+    np.save(out / "images.npy", stacked)
+    _emit({"seconds": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb()})
+
+
+ENCODER_CASES = [  # (model, encoder)
+    ("unet", "mobilenetv3small"), ("unet", "efficientnetb0"), ("unet", "densenet169"),
+    ("classifier", "mobilenetv3small"), ("classifier", "efficientnetb0"), ("classifier", "densenet201"),
+]
+
+
+def encoder_case(kind: str, encoder: str, size: int, n: int) -> None:
+    """Images/s of one training epoch (after a warm-up step that traces) and one prediction pass.
+
+    Random inputs; weights=None; losses binary/categorical cross-entropy; batch 32 for the U-Net at 224
+    (config/isic2018.yaml), else 16; the U-Net decoder of config/isic2018.yaml at 224, of config.yaml below.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+
+    from lesionflow import device
+
+    used = device.configure(threads=len(os.sched_getaffinity(0)), seed=0)
+    import keras
+
+    from lesionflow.models import build_classifier, build_unet
+
+    rng = np.random.default_rng(0)
+    batch = 32 if (kind == "unet" and size >= 224) else 16
+    x = rng.uniform(0, 255, (n, size, size, 3)).astype(np.float32)
+    if kind == "unet":
+        model = build_unet(encoder, size,
+                           decoder_filters=(256, 128, 64, 32, 16) if size >= 224 else (64, 48, 32, 24, 16))
+        y = (rng.random((n, size, size, 1)) > 0.5).astype(np.float32)
+        loss = "binary_crossentropy"
+    else:
+        model = build_classifier(encoder, size, 7)
+        y = np.eye(7, dtype=np.float32)[rng.integers(0, 7, n)]
+        loss = "categorical_crossentropy"
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    t0 = time.perf_counter()
+    model.fit(x[:batch], y[:batch], batch_size=batch, epochs=1, verbose=0, shuffle=False)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+    train = time.perf_counter() - t0
+    model.predict(x[:batch], batch_size=batch, verbose=0)
+    t0 = time.perf_counter()
+    model.predict(x, batch_size=batch, verbose=0)
+    predict = time.perf_counter() - t0
+    _emit({"model": kind, "encoder": encoder, "size": size, "batch": batch, "n": n,
+           "params_m": model.count_params() / 1e6, "first_step_s": first,
+           "train_img_s": n / train, "predict_img_s": n / predict,
+           "peak_rss_mb": _peak_rss_mb(), "device": used})
+
+
+def main(argv: list[str]) -> int:
+    cmd = argv[0]
+    if cmd in ("cache-ours", "cache-inram"):
+        paths = Path(argv[1]).read_text().split("\n")
+        paths = [p for p in paths if p]
+        out = Path(argv[2])
+        out.mkdir(parents=True, exist_ok=True)
+        (cache_ours if cmd == "cache-ours" else cache_inram)(paths, out, int(argv[3]))
+    elif cmd == "encoder":
+        encoder_case(argv[1], argv[2], int(argv[3]), int(argv[4]))
+    else:
+        raise SystemExit(f"unknown command {cmd!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
