@@ -10,6 +10,9 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# demo_run (a finished run of .test/config.yaml) and the Snakemake helpers
+pytest_plugins = ["workflow_run"]
+
 
 def textured_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
     """A smooth, photo-like RGB image (low-frequency colour fields plus a little fine texture)."""

@@ -24,7 +24,7 @@ def _now() -> str:
 def job(name: str, log_path: str | Path | None = None, threads: int | None = None) -> Iterator[logging.Logger]:
     """Context for a job script.
 
-    Logging (and the stderr of libraries such as Keras and tqdm) goes to ``log_path``; the first line
+    Logging (and the stdout and stderr of libraries such as Keras and tqdm) goes to ``log_path``; the first line
     records the start time, the last a one-line summary with the elapsed time. An :class:`InputError`
     ends the process with exit status 1 and its message as the last line of the log and of stderr.
     """
@@ -33,8 +33,9 @@ def job(name: str, log_path: str | Path | None = None, threads: int | None = Non
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         stream = open(log_path, "a", buffering=1)
-        os.dup2(stream.fileno(), 2)  # Keras, TensorFlow and tqdm write to fd 2
-        sys.stderr = stream
+        for fd in (1, 2):  # Keras progress goes to stdout; TensorFlow and tqdm write to stderr
+            os.dup2(stream.fileno(), fd)
+        sys.stdout = sys.stderr = stream
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     root = logging.getLogger()

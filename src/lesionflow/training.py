@@ -64,7 +64,7 @@ def fit(model: keras.Model, train, validation, schedule: Schedule, work_dir: str
     ]
     if (work / "backup").exists():
         log.info("resuming from the backup in %s", work / "backup")
-    model.fit(train, validation_data=validation, epochs=schedule.epochs, callbacks=callbacks,
+    model.fit(train, validation_data=validation, epochs=schedule.epochs, callbacks=callbacks, shuffle=False,
               class_weight=class_weight, verbose=verbose)
     if not best.is_file():  # validation loss never finite: keep the last weights
         model.save(best)
