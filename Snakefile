@@ -19,6 +19,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/segmentation.smk"
 include: "workflow/rules/masking.smk"
 include: "workflow/rules/classification.smk"
+include: "workflow/rules/fetch.smk"
 
 
 rule all:

@@ -6,8 +6,8 @@ CLS_CACHE = multiext("results/cache/masked_train/", "images.npy", "index.csv")
 rule classification_folds:
     input:
         index="results/cache/masked_train/index.csv",
-        labels=DATA.labels_csv("train"),
-        groupings=DATA.groupings_csv(),
+        labels=lambda w: DATA.labels_csv("train"),
+        groupings=lambda w: DATA.groupings_csv(),
     output:
         "results/classification/folds.csv",
     params:
@@ -30,7 +30,7 @@ rule classification_folds:
 rule train_classifier:
     input:
         cache=CLS_CACHE,
-        labels=DATA.labels_csv("train"),
+        labels=lambda w: DATA.labels_csv("train"),
         folds="results/classification/folds.csv",
     output:
         model="results/classification/fold_{fold}/model.keras",
@@ -54,7 +54,7 @@ rule train_classifier:
 rule evaluate_classifier:
     input:
         cache=CLS_CACHE,
-        labels=DATA.labels_csv("train"),
+        labels=lambda w: DATA.labels_csv("train"),
         folds="results/classification/folds.csv",
         models=cls_models(),
     output:

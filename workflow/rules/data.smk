@@ -26,8 +26,8 @@ if DEMO:
 rule cache_segmentation_training:
     input:
         demo_inputs(),
-        images=DATA.image_paths("seg_train"),
-        masks=DATA.mask_paths("seg_train"),
+        images=lambda w: DATA.image_paths("seg_train"),
+        masks=lambda w: DATA.mask_paths("seg_train"),
     output:
         images="results/cache/seg_train/images.npy",
         masks="results/cache/seg_train/masks.npy",

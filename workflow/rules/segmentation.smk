@@ -53,7 +53,7 @@ rule evaluate_segmentation:
         cache=SEG_CACHE,
         folds="results/segmentation/folds.csv",
         models=seg_models(),
-        masks=DATA.mask_paths("seg_train"),
+        masks=lambda w: DATA.mask_paths("seg_train"),
     output:
         metrics="results/metrics/segmentation.json",
         per_image="results/segmentation/evaluation_per_image.csv",
