@@ -31,11 +31,6 @@ wildcard_constraints:
     fold=r"\d+",
 
 
-def demo_inputs():
-    """The demo generator's files, so that every data rule waits for it (empty for real data)."""
-    return DATA.demo_files() if DEMO else []
-
-
 def gpu_resources(stage):
     """Resources of a rule that runs a network: one GPU plus memory and run time from the config."""
     res = config[stage]["resources"]

@@ -25,7 +25,6 @@ if DEMO:
 
 rule cache_segmentation_training:
     input:
-        demo_inputs(),
         images=lambda w: DATA.image_paths("seg_train"),
         masks=lambda w: DATA.mask_paths("seg_train"),
     output:
@@ -50,7 +49,6 @@ rule cache_segmentation_training:
 
 rule cache_task3_set:
     input:
-        demo_inputs(),
         images=task3_images,
     output:
         images="results/cache/{set}/images.npy",
