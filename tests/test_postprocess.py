@@ -156,3 +156,14 @@ def test_invalid_arguments():
         postprocess_mask(np.full((4, 4), np.nan))
     with pytest.raises(InputError):
         bounding_box(np.ones((4, 4), bool), margin_fraction=-0.1)
+
+
+def test_fill_holes_closes_a_ring_but_not_an_open_arc():
+    prob = np.zeros((40, 40))
+    prob[5:35, 5:35] = 1.0
+    prob[12:28, 12:28] = 0.0  # a ring: the pale centre of a lesion
+    filled = postprocess_mask(prob, sigma=0, fill_holes=True)
+    assert filled[12:28, 12:28].all() and filled.sum() == 30 * 30
+    assert not postprocess_mask(prob, sigma=0, fill_holes=False)[12:28, 12:28].any()
+    prob[12:20, 28:35] = 0.0  # the ring opened to the outside: nothing to fill
+    assert not postprocess_mask(prob, sigma=0, fill_holes=True)[14:26, 14:26].any()

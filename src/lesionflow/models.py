@@ -16,6 +16,11 @@ _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
+#: Momentum of every batch-norm layer's moving statistics. keras.applications uses 0.99-0.999, which
+#: needs thousands of steps before the statistics used at inference match the training ones; a small
+#: data set (the demo: a few steps per epoch) then predicts one class. 0.9 settles within ~50 steps.
+BN_MOMENTUM = 0.9
+
 
 @keras.saving.register_keras_serializable(package="lesionflow")
 class Preprocess(layers.Layer):
@@ -46,6 +51,9 @@ def _backbone(encoder: str, weights: str | None, size: int, key: str) -> tuple[k
     x = Preprocess(spec.preprocess, name="preprocess")(inputs)
     base = spec.build(include_top=False, weights=resolve_weights(encoder, weights, f"{key}.encoder_weights"),
                       input_tensor=x)
+    for layer in base.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM
     return base, inputs
 
 
@@ -74,7 +82,7 @@ def build_unet(encoder: str, image_size: int, weights: str | None = None,
             x = layers.Concatenate(name=f"decoder{i}_concat")([x, skips[-1 - i]])
         for j in range(2):
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"decoder{i}_conv{j}")(x)
-            x = layers.BatchNormalization(name=f"decoder{i}_bn{j}")(x)
+            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"decoder{i}_bn{j}")(x)
             x = layers.Activation("relu", name=f"decoder{i}_relu{j}")(x)
     outputs = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="mask")(x)
     return keras.Model(inputs, outputs, name=f"unet_{encoder}")

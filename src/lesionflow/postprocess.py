@@ -49,11 +49,12 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
 
 
 def postprocess_mask(prob: np.ndarray, sigma: float = 2.0, threshold: float = 0.5,
-                     largest_component: bool = True) -> np.ndarray:
+                     largest_component: bool = True, fill_holes: bool = False) -> np.ndarray:
     """Turn an H×W probability map into a boolean lesion mask.
 
     Gaussian smoothing (``scipy.ndimage.gaussian_filter``, default reflect mode; ``sigma=0`` skips it),
-    then ``> threshold``, then (optionally) only the largest 8-connected component is kept. Float
+    then ``> threshold``, then (optionally) only the largest 8-connected component is kept and (optionally)
+    its holes filled (a lesion is one solid region; pale centres are often missed otherwise). Float
     input is filtered in its own precision (as the original did); other dtypes are cast to float64.
     """
     prob = _check_2d(prob, "prob")
@@ -67,7 +68,9 @@ def postprocess_mask(prob: np.ndarray, sigma: float = 2.0, threshold: float = 0.
         raise InputError("prob contains NaN values")
     smoothed = ndimage.gaussian_filter(prob, sigma=sigma) if sigma > 0 else prob
     foreground = smoothed > threshold
-    return _largest(foreground) if largest_component else foreground
+    if largest_component:
+        foreground = _largest(foreground)
+    return ndimage.binary_fill_holes(foreground) if fill_holes else foreground
 
 
 def bounding_box(mask: np.ndarray, margin_fraction: float = 0.0) -> tuple[slice, slice] | None:

@@ -65,13 +65,14 @@ def ensemble_probabilities(models: Sequence[keras.Model], images: np.ndarray, tt
 
 
 def full_size_mask(prob: np.ndarray, size: tuple[int, int], sigma: float, threshold: float,
-                   largest_component: bool) -> np.ndarray:
+                   largest_component: bool, fill_holes: bool = False) -> np.ndarray:
     """Smooth the S×S probability map, resize it to (H, W) bilinearly, threshold, keep the largest lesion."""
     if sigma > 0:
         prob = gaussian_filter(prob.astype(np.float32), sigma)
     h, w = size
     full = np.asarray(Image.fromarray(prob.astype(np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR))
-    return postprocess_mask(full, sigma=0.0, threshold=threshold, largest_component=largest_component)
+    return postprocess_mask(full, sigma=0.0, threshold=threshold, largest_component=largest_component,
+                            fill_holes=fill_holes)
 
 
 def write_masks(cache: Cache, prob: np.ndarray, out_dir: str | Path, postprocess: dict) -> list[Path]:
