@@ -1,22 +1,42 @@
-"""Fitting a network with resume after interruption; the best-validation-loss model is what is kept.
+"""Fitting a network so that a killed job resumes where it stopped; the best-validation-loss model is kept.
 
 Work files live in ``work_dir`` (not a workflow output, so a killed job leaves them for the rerun):
-``backup/`` (BackupAndRestore), ``history.csv`` (CSVLogger, appended across resumes) and
-``best.keras``. On success the best model and the history are moved to their final paths.
+
+* ``state.json``: the training state after the last finished epoch: the number of epochs done, their
+  history rows, the learning-rate schedule's counters, the names of the backup and of the best model that
+  belong to it, and a fingerprint of the model, optimizer and schedule (a backup made with other
+  settings is never resumed);
+* ``backup-<epochs done>.weights.h5``: weights and optimizer state (learning rate included);
+* ``best-<epoch>.keras``: the model with the lowest validation loss so far;
+* ``history.csv``: the rows of ``state.json`` as a table, to watch progress.
+
+Every epoch writes its new files first and then replaces ``state.json`` in one rename: whenever the job is
+killed, the rerun finds a consistent state, runs again the epoch that was interrupted, and deletes the
+files ``state.json`` does not name. On success the best model and the history are written to their final
+paths (atomically) and the work folder is removed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import pandas as pd
 
+from .imageio import atomic_path
+from .provenance import write_json
+
 log = logging.getLogger(__name__)
+
+STATE = "state.json"
+HISTORY = "history.csv"
 
 
 @dataclass(frozen=True)
@@ -32,48 +52,142 @@ class Schedule:
         return cls(**{k: settings[k] for k in cls.__dataclass_fields__ if k in settings})
 
 
-def _best_so_far(history: Path) -> float:
-    """Lowest validation loss already logged (a resumed ModelCheckpoint forgets it)."""
-    if history.is_file():
+class _Plateau(keras.callbacks.ReduceLROnPlateau):
+    """ReduceLROnPlateau whose counters (best, wait, cooldown) can be restored after a resume."""
+
+    def __init__(self, restored: dict | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.restored = restored
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.restored:
+            self.best = self.restored["best"]
+            self.wait = int(self.restored["wait"])
+            self.cooldown_counter = int(self.restored["cooldown_counter"])
+
+    def counters(self) -> dict:
+        return {"best": None if self.best is None else float(self.best), "wait": int(self.wait),
+                "cooldown_counter": int(self.cooldown_counter)}
+
+
+class _Commit(keras.callbacks.Callback):
+    """After each epoch: save the backup (and a new best model), then commit ``state.json`` in one rename."""
+
+    def __init__(self, work: Path, state: dict, plateau: _Plateau) -> None:
+        super().__init__()
+        self.work, self.state, self.plateau = work, state, plateau
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": int(epoch), **{k: float(v) for k, v in sorted((logs or {}).items())}}
+        state = dict(self.state, history=[*self.state["history"], row], epoch=epoch + 1,
+                     plateau=self.plateau.counters())
+        val_loss = row.get("val_loss", math.nan)
+        best = state["best"]
+        if math.isfinite(val_loss) and (best is None or val_loss < best["val_loss"]):
+            best = {"epoch": int(epoch), "val_loss": val_loss, "file": f"best-{epoch}.keras"}
+            self.model.save(self.work / best["file"])
+            state["best"] = best
+        state["backup"] = f"backup-{epoch + 1}.weights.h5"
+        self.model.save_weights(self.work / state["backup"])
+        write_json(self.work / STATE, state)  # the commit
+        _write_history(self.work / HISTORY, state["history"])
+        _remove_unnamed(self.work, state)
+        self.state = state
+
+
+def _write_history(path: Path, rows: list[dict]) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+
+
+def _remove_unnamed(work: Path, state: dict | None) -> None:
+    """Delete what ``state`` does not name: files of an epoch that never committed, older backups."""
+    keep = {STATE, HISTORY, *_named(state)} if state else set()
+    for path in work.iterdir():
+        if path.name not in keep:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _named(state: dict) -> list[str]:
+    """The files a committed state needs: its backup and, once there is one, its best model."""
+    return [name for name in (state["backup"], state["best"] and state["best"]["file"]) if name]
+
+
+def fingerprint(model: keras.Model, schedule: Schedule, class_weight: dict | None, key: str) -> str:
+    """What a backup must match to be resumed: weight shapes, optimizer and loss settings, schedule, ``key``."""
+    optimizer = {k: v for k, v in model.optimizer.get_config().items() if k != "name"}
+    loss = model.loss
+    described = {
+        "weights": [[w.path.split("/")[-1], list(w.shape), str(w.dtype)] for w in model.weights],
+        "optimizer": [type(model.optimizer).__name__, optimizer],
+        "loss": [type(loss).__name__, loss.get_config() if hasattr(loss, "get_config") else repr(loss)],
+        "schedule": asdict(schedule),
+        "class_weight": None if class_weight is None else {str(k): float(v) for k, v in class_weight.items()},
+        "key": key,
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _restore(model: keras.Model, work: Path, wanted: str) -> dict | None:
+    """Load the committed state of ``work`` into ``model``; None (and a clean folder) when there is none."""
+    state_path = work / STATE
+    state = None
+    if state_path.is_file():
         try:
-            table = pd.read_csv(history)
-        except pd.errors.EmptyDataError:
-            return math.inf
-        if "val_loss" in table and len(table):
-            return float(table["val_loss"].min())
-    return math.inf
+            state = json.loads(state_path.read_text())
+        except ValueError as exc:
+            log.warning("not resuming: %s is unreadable (%s)", state_path, exc)
+    if state is not None and state.get("fingerprint") != wanted:
+        log.warning("not resuming: the backup in %s was made with other settings", work)
+        state = None
+    if state is not None and not all((work / name).is_file() for name in _named(state)):
+        log.warning("not resuming: files named by %s are missing", state_path)
+        state = None
+    if state is not None:
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(work / state["backup"])
+    _remove_unnamed(work, state)
+    return state
 
 
 def fit(model: keras.Model, train, validation, schedule: Schedule, work_dir: str | Path,
         model_out: str | Path, history_out: str | Path, class_weight: dict | None = None,
-        verbose: int = 2) -> pd.DataFrame:
-    """Train ``model`` (already compiled), resuming from ``work_dir`` if a previous run was killed."""
+        verbose: int = 2, key: str = "") -> pd.DataFrame:
+    """Train ``model`` (already compiled) for ``schedule.epochs`` epochs, resuming from ``work_dir`` if a
+    previous run of the same settings was killed; write the best model and the history; return the history.
+
+    ``key`` names what else a backup must match to be resumed (e.g. a fingerprint of the training data).
+    """
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    history = work / "history.csv"
-    best = work / "best.keras"
-    callbacks = [
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=schedule.lr_factor,
-                                          patience=schedule.lr_patience, min_lr=schedule.min_learning_rate,
-                                          verbose=1),
-        keras.callbacks.CSVLogger(str(history), append=True),
-        keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True,
-                                        initial_value_threshold=_best_so_far(history), verbose=0),
-        # After ReduceLROnPlateau, so that a resumed run restores the reduced learning rate.
-        keras.callbacks.BackupAndRestore(str(work / "backup")),
-    ]
-    if (work / "backup").exists():
-        log.info("resuming from the backup in %s", work / "backup")
-    model.fit(train, validation_data=validation, epochs=schedule.epochs, callbacks=callbacks, shuffle=False,
-              class_weight=class_weight, verbose=verbose)
-    if not best.is_file():  # validation loss never finite: keep the last weights
-        model.save(best)
-    # An epoch logged but killed before its backup is run again: keep its last row.
-    table = pd.read_csv(history).drop_duplicates("epoch", keep="last").reset_index(drop=True)
-    Path(model_out).parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(best), model_out)
-    table.to_csv(history_out, index=False)
+    wanted = fingerprint(model, schedule, class_weight, key)
+    state = _restore(model, work, wanted)
+    if state is None:
+        state = {"fingerprint": wanted, "epoch": 0, "history": [], "best": None, "backup": None, "plateau": None}
+    else:
+        log.info("resuming from the backup in %s after epoch %d of %d (learning rate %.3g)", work,
+                 state["epoch"], schedule.epochs, float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
+    plateau = _Plateau(state["plateau"], monitor="val_loss", factor=schedule.lr_factor,
+                       patience=schedule.lr_patience, min_lr=schedule.min_learning_rate, verbose=1)
+    commit = _Commit(work, state, plateau)
+    if state["epoch"] < schedule.epochs:
+        model.fit(train, validation_data=validation, epochs=schedule.epochs, initial_epoch=state["epoch"],
+                  callbacks=[plateau, commit], shuffle=False, class_weight=class_weight, verbose=verbose)
+    state = commit.state
+    table = pd.DataFrame(state["history"])
+    if len(table) != schedule.epochs or table["epoch"].tolist() != list(range(schedule.epochs)):
+        raise RuntimeError(f"{work}: history has epochs {table['epoch'].tolist()}, expected 0..{schedule.epochs - 1}")
+    with atomic_path(model_out) as tmp:
+        if state["best"] is None:  # validation loss never finite: keep the last weights
+            model.save(work / "last.keras")
+            shutil.copyfile(work / "last.keras", tmp)
+            log.warning("validation loss was never finite: kept the model of the last epoch")
+        else:
+            shutil.copyfile(work / state["best"]["file"], tmp)
+            log.info("kept the model of epoch %d (val_loss %.4f)", state["best"]["epoch"] + 1,
+                     state["best"]["val_loss"])
+    _write_history(Path(history_out), state["history"])
     shutil.rmtree(work, ignore_errors=True)
-    log.info("kept the model of epoch %d (val_loss %.4f)", int(table["val_loss"].idxmin()) + 1,
-             float(table["val_loss"].min()))
     return table

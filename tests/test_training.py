@@ -1,0 +1,187 @@
+"""Resumable training: a job killed mid-epoch resumes to the model an uninterrupted run makes; provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from lesionflow import provenance
+from lesionflow.training import STATE, Schedule, fingerprint, fit
+
+# A linear model trained on y = x·w and validated on y = -x·w: the validation loss rises every epoch, so
+# the learning rate halves every `lr_patience` epochs and the first epoch stays the best one. A job killed
+# in epoch KILL_EPOCH must carry the plateau counters and the best model over the restart.
+EPOCHS, KILL_EPOCH = 6, 2
+SCHEDULE = dict(epochs=EPOCHS, learning_rate=0.05, min_learning_rate=1e-4, lr_patience=2, lr_factor=0.5)
+
+JOB = r'''
+import os, signal, sys
+import numpy as np, tensorflow as tf, keras
+from lesionflow.jobs import job
+from lesionflow.training import Schedule, fit
+
+work, out, kill_epoch, lr = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+keras.utils.set_random_seed(0)
+tf.config.experimental.enable_op_determinism()
+rng = np.random.default_rng(0)
+w = np.array([[1.0], [-2.0], [3.0], [0.5]], dtype="float32")
+x, x_val = rng.normal(size=(64, 4)).astype("float32"), rng.normal(size=(16, 4)).astype("float32")
+started = []
+
+def batches():
+    started.append(1)
+    for i, start in enumerate(range(0, len(x), 8)):
+        if len(started) == kill_epoch + 1 and i == 3:
+            os.kill(os.getpid(), signal.SIGKILL)  # mid-epoch, as a node failure would
+        yield x[start:start + 8], x[start:start + 8] @ w
+
+spec = (tf.TensorSpec((None, 4), tf.float32), tf.TensorSpec((None, 1), tf.float32))
+train = tf.data.Dataset.from_generator(batches, output_signature=spec)
+val = tf.data.Dataset.from_tensor_slices((x_val, -(x_val @ w))).batch(8)
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, kernel_initializer="zeros")])
+model.compile(keras.optimizers.Adam(lr), "mse")
+schedule = Schedule(**{SCHEDULE}, learning_rate=lr)
+with job("toy", os.path.join(out, "job.log"), 1):
+    fit(model, train, val, schedule, work, os.path.join(out, "model.keras"), os.path.join(out, "history.csv"))
+'''.replace("{SCHEDULE}", repr({k: v for k, v in SCHEDULE.items() if k != "learning_rate"}))
+
+
+def run_job(tmp_path: Path, name: str, kill_epoch: int = -1, work: Path | None = None,
+            lr: float = SCHEDULE["learning_rate"]) -> tuple[subprocess.CompletedProcess, Path, Path]:
+    """Train the toy model in a fresh Python process; return the process, its work folder and output folder."""
+    script = tmp_path / "job.py"
+    script.write_text(JOB)
+    out = tmp_path / name
+    out.mkdir(exist_ok=True)
+    work = work or out / "work"
+    proc = subprocess.run([sys.executable, str(script), str(work), str(out), str(kill_epoch), str(lr)],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
+    return proc, work, out
+
+
+def weights(path: Path) -> list[np.ndarray]:
+    return keras.saving.load_model(path, compile=False).get_weights()
+
+
+def test_a_job_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path):
+    reference, _, ref_out = run_job(tmp_path, "reference")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    killed, work, out = run_job(tmp_path, "resumed", kill_epoch=KILL_EPOCH)
+    assert killed.returncode == -signal.SIGKILL
+    assert not (out / "model.keras").exists() and not (out / "history.csv").exists()
+    state = json.loads((work / STATE).read_text())
+    assert state["epoch"] == KILL_EPOCH  # the epochs before the kill were committed, the running one was not
+    assert pd.read_csv(work / "history.csv")["epoch"].tolist() == list(range(KILL_EPOCH))
+    # what a kill during the next commit leaves behind: files that state.json does not name
+    (work / f"backup-{KILL_EPOCH + 1}.weights.h5").write_bytes(b"\x89HDF\r\n half-written")
+    (work / f"best-{KILL_EPOCH}.keras").write_bytes(b"PK half-written")
+
+    resumed, _, _ = run_job(tmp_path, "resumed", work=work)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    log = (out / "job.log").read_text()
+    assert f"resuming from the backup in {work} after epoch {KILL_EPOCH} of {EPOCHS}" in log
+    assert not work.exists()
+
+    history, expected = pd.read_csv(out / "history.csv"), pd.read_csv(ref_out / "history.csv")
+    assert history["epoch"].tolist() == list(range(EPOCHS))
+    # the learning rate halves at the same epochs as without the kill (counters restored), and the
+    # reductions do happen both before and after the restart
+    assert history["learning_rate"].tolist() == expected["learning_rate"].tolist()
+    assert history["learning_rate"].nunique() >= 3
+    pd.testing.assert_frame_equal(history, expected)
+    # the kept model is the best one, from before the restart, identical to the uninterrupted run's
+    assert history["val_loss"].idxmin() == 0
+    for got, want in zip(weights(out / "model.keras"), weights(ref_out / "model.keras"), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_backup_of_other_settings_is_not_resumed(tmp_path):
+    killed, work, out = run_job(tmp_path, "other", kill_epoch=KILL_EPOCH)
+    assert killed.returncode == -signal.SIGKILL and (work / STATE).is_file()
+
+    proc, _, _ = run_job(tmp_path, "other", work=work, lr=0.01)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (out / "job.log").read_text()
+    assert f"not resuming: the backup in {work} was made with other settings" in log
+    assert "resuming from the backup" not in log
+    history = pd.read_csv(out / "history.csv")
+    assert history["epoch"].tolist() == list(range(EPOCHS))
+    assert history["learning_rate"].iloc[0] == pytest.approx(0.01)
+
+
+def _toy(lr: float = 0.05) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, kernel_initializer="zeros")])
+    model.compile(keras.optimizers.Adam(lr), "mse")
+    return model
+
+
+def _data(val_target: float) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    x = np.linspace(-1, 1, 48, dtype="float32").reshape(16, 3)
+    y = np.stack([x.sum(1), x[:, 0]], axis=1)
+    val_y = np.full_like(y, val_target)
+    return (tf.data.Dataset.from_tensor_slices((x, y)).batch(4),
+            tf.data.Dataset.from_tensor_slices((x, val_y)).batch(4))
+
+
+def test_fit_keeps_the_lowest_validation_loss_and_cleans_up(tmp_path):
+    train, val = _data(0.0)
+    model = _toy()
+    table = fit(model, train, val, Schedule(epochs=4, learning_rate=0.05), tmp_path / "work",
+                tmp_path / "out/model.keras", tmp_path / "out/history.csv", verbose=0)
+    assert not (tmp_path / "work").exists()
+    assert table["epoch"].tolist() == [0, 1, 2, 3]
+    saved = pd.read_csv(tmp_path / "out/history.csv")
+    pd.testing.assert_frame_equal(saved, table, check_dtype=False)
+    kept = keras.saving.load_model(tmp_path / "out/model.keras")
+    assert kept.evaluate(val, verbose=0) == pytest.approx(table["val_loss"].min(), rel=1e-5)
+
+
+def test_no_finite_validation_loss_keeps_the_last_model(tmp_path):
+    train, val = _data(np.nan)
+    model = _toy()
+    table = fit(model, train, val, Schedule(epochs=2, learning_rate=0.05), tmp_path / "work",
+                tmp_path / "model.keras", tmp_path / "history.csv", verbose=0)
+    assert len(table) == 2 and table["val_loss"].isna().all()
+    for got, want in zip(weights(tmp_path / "model.keras"), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_fingerprint_changes_with_what_makes_a_backup_unusable():
+    base = fingerprint(_toy(), Schedule(epochs=4, learning_rate=0.05), None, "")
+    assert fingerprint(_toy(), Schedule(epochs=4, learning_rate=0.05), None, "") == base
+    assert fingerprint(_toy(0.01), Schedule(epochs=4, learning_rate=0.05), None, "") != base
+    assert fingerprint(_toy(), Schedule(epochs=5, learning_rate=0.05), None, "") != base
+    assert fingerprint(_toy(), Schedule(epochs=4, learning_rate=0.05), {0: 1.0, 1: 2.0}, "") != base
+    assert fingerprint(_toy(), Schedule(epochs=4, learning_rate=0.05), None, "data v2") != base
+
+
+def test_provenance_record_fingerprints_each_input_and_names_versions_and_device(tmp_path):
+    a, b = tmp_path / "images.npy", tmp_path / "folds.csv"
+    a.write_bytes(b"\x93NUMPY" + bytes(range(256)) * 5000)
+    b.write_text("image,fold\nISIC_0000000,1\n")
+    record = provenance.record({"epochs": 3}, [a, b], "CPU (1 threads)", fold=1)
+    assert record["settings"] == {"epochs": 3} and record["fold"] == 1
+    assert record["device"] == "CPU (1 threads)"
+    assert record["input_sha256"] == {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in (a, b)}
+    assert record["data_sha256"] == hashlib.sha256(a.read_bytes() + b.read_bytes()).hexdigest()
+    versions = record["versions"]
+    assert versions["tensorflow"] == tf.__version__ and versions["keras"] == keras.__version__
+    assert versions["numpy"] == np.__version__
+    import lesionflow
+    assert versions["lesionflow"] == lesionflow.__version__
+    provenance.write_json(tmp_path / "p.json", record)
+    assert json.loads((tmp_path / "p.json").read_text()) == record
