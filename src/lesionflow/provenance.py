@@ -17,31 +17,54 @@ PACKAGES = ("lesionflow", "tensorflow", "tensorflow-cpu", "keras", "numpy", "sci
 
 def fingerprint(paths: Iterable[str | Path], chunk: int = 1 << 20) -> str:
     """SHA-256 over the contents of ``paths`` (in the order given)."""
-    digest = hashlib.sha256()
+    return fingerprints(paths, chunk)[1]
+
+
+def fingerprints(paths: Iterable[str | Path], chunk: int = 1 << 20) -> tuple[dict[str, str], str]:
+    """SHA-256 of each of ``paths`` and over all of them in the order given, reading each file once."""
+    total = hashlib.sha256()
+    each = {}
     for path in paths:
+        digest = hashlib.sha256()
         with open(path, "rb") as fh:
             while block := fh.read(chunk):
                 digest.update(block)
-    return digest.hexdigest()
+                total.update(block)
+        each[str(path)] = digest.hexdigest()
+    return each, total.hexdigest()
+
+
+#: Modules whose own ``__version__`` is recorded: the code that actually ran, whichever distribution
+#: provided it (``tensorflow`` comes as tensorflow, tensorflow-cpu or tensorflow[and-cuda]).
+MODULES = ("lesionflow", "tensorflow", "keras", "numpy")
 
 
 def versions() -> dict[str, str]:
+    """Python, platform, the installed distributions of :data:`PACKAGES`, and the imported :data:`MODULES`."""
     found = {}
     for name in PACKAGES:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
+    for name in MODULES:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__version__", None):
+            found[name] = str(module.__version__)
     return {"python": sys.version.split()[0], "platform": platform.platform(), **found}
 
 
 def record(settings: dict[str, Any], inputs: Iterable[str | Path], device: str, **extra: Any) -> dict[str, Any]:
+    """The provenance of an output: ``settings``, the SHA-256 of every input file and of all of them
+    together (``data_sha256``, in the order given), package versions and the ``device`` used."""
     inputs = [str(p) for p in inputs]
+    each, total = fingerprints(inputs)
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": settings,
         "inputs": inputs,
-        "data_sha256": fingerprint(inputs),
+        "input_sha256": each,
+        "data_sha256": total,
         "versions": versions(),
         "device": device,
         **extra,
