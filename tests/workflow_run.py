@@ -2,7 +2,7 @@
 
 Fixtures (registered for every test module by ``pytest_plugins`` in conftest.py):
 
-* ``demo_run``: a directory where ``snakemake --configfile .test/config.yaml --cores 2 --resources gpu=1``
+* ``demo_run``: a directory where ``snakemake --configfile .test/config.yaml --cores 8 --resources gpu=1``
   has finished (built once per session, several minutes). Do not modify it; copy it with
   :func:`copy_run` first.
 
@@ -89,5 +89,5 @@ def planned_jobs(workdir: Path, *args: str, config: str | None = TEST_CONFIG) ->
 def demo_run(tmp_path_factory) -> Path:
     """A copy of the checkout where the test config has run to the end (`rule all`)."""
     workdir = copy_checkout(tmp_path_factory.mktemp("demo_run"))
-    snakemake(workdir, "--cores", "2", "--resources", "gpu=1")
+    snakemake(workdir, "--cores", "8", "--resources", "gpu=1")  # the README's command
     return workdir

@@ -1,0 +1,55 @@
+"""The workflow through the user's SLURM profile, on a real single-node SLURM with one schedulable GPU."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from workflow_run import copy_checkout
+
+try:
+    from slurm_cluster import _run_id, slurm_cluster  # noqa: F401  (the fixture)
+except ImportError:  # pragma: no cover - imported as tests.slurm_cluster
+    from tests.slurm_cluster import _run_id, slurm_cluster  # noqa: F401
+
+pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
+
+GPU_RULES = {"train_segmentation", "predict_masks"}
+
+# What the user profile leaves to the site: the test cluster's partition (no accounts), short polling.
+SITE_OVERRIDES = [
+    "--default-resources", "slurm_partition=main", "runtime=20", "mem_mb=500",
+    "--slurm-init-seconds-before-status-checks", "2",
+    "--latency-wait", "10",
+    "--retries", "0",
+]
+
+
+def test_test_set_masks_through_the_user_profile(slurm_cluster, tmp_path):
+    workdir = copy_checkout(tmp_path)
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "results/masks/test",
+           "--configfile", ".test/config.yaml", *SITE_OVERRIDES]
+    proc = subprocess.run(cmd, cwd=workdir, env=slurm_cluster.env(), capture_output=True, text=True,
+                          timeout=1500, stdin=subprocess.DEVNULL)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{output[-6000:]}\n{slurm_cluster.diagnostics()}"
+
+    jobs = slurm_cluster.jobs(run_id=_run_id(output))
+    ran = sorted(job.rule for job in jobs)
+    # every job of the plan ran as a SLURM job (the demo generator, 2 caches, folds, 2 folds, 1 prediction)
+    assert ran == sorted(["demo_data", "cache_segmentation_training", "cache_task3_set", "segmentation_folds",
+                          "train_segmentation", "train_segmentation", "predict_masks"]), ran
+    assert all(job.state == "COMPLETED" for job in jobs), [(j.rule, j.state) for j in jobs]
+    for job in jobs:
+        assert job.gpus == (1 if job.rule in GPU_RULES else 0), (job.rule, job.gpus)
+
+    gpu_jobs = sorted((j.start, j.end, j.rule) for j in jobs if j.rule in GPU_RULES)
+    for (_, end, name), (start, _, nxt) in zip(gpu_jobs, gpu_jobs[1:]):
+        assert end <= start, f"{name} overlapped {nxt} on the one GPU"
+    # TensorFlow saw the device SLURM gave the job
+    log = (workdir / "results/logs/segmentation/train_fold_0.log").read_text()
+    assert "CUDA_VISIBLE_DEVICES=0" in log
+    masks = list((workdir / "results/masks/test").glob("*_segmentation.png"))
+    assert len(masks) == 14
