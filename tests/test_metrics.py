@@ -27,7 +27,7 @@ from lesionflow.metrics import (
     summarise_segmentation,
 )
 
-isic = pytest.importorskip("isic_challenge_scoring")
+import isic_challenge_scoring as isic  # noqa: E402  (the official scorer: a test dependency, never skipped)
 from isic_challenge_scoring import metrics as official_metrics  # noqa: E402
 from isic_challenge_scoring.classification import ClassificationMetric, ClassificationScore  # noqa: E402
 from isic_challenge_scoring.load_image import iter_image_pairs  # noqa: E402
