@@ -49,6 +49,18 @@ def test_cache_is_identical_with_one_or_many_threads(image_set, tmp_path):
     assert (tmp_path / "1.npy").read_bytes() == (tmp_path / "2.npy").read_bytes()
 
 
+def test_chunked_writing_gives_the_same_cache(image_set, tmp_path, monkeypatch):
+    ids, images, masks, _ = image_set
+    build_cache(ids, images, 32, tmp_path / "one.npy", tmp_path / "one.csv", masks, tmp_path / "one_m.npy",
+                threads=2, progress=False)
+    monkeypatch.setattr("lesionflow.cache.CHUNK", 3)  # 4 images: a full chunk and a partial one
+    build_cache(ids, images, 32, tmp_path / "chunks.npy", tmp_path / "chunks.csv", masks, tmp_path / "chunks_m.npy",
+                threads=2, progress=False)
+    assert (tmp_path / "one.npy").read_bytes() == (tmp_path / "chunks.npy").read_bytes()
+    assert (tmp_path / "one_m.npy").read_bytes() == (tmp_path / "chunks_m.npy").read_bytes()
+    assert (tmp_path / "one.csv").read_text() == (tmp_path / "chunks.csv").read_text()
+
+
 def test_corrupt_image_leaves_no_cache(image_set, tmp_path):
     ids, images, masks, _ = image_set
     images[2].write_bytes(b"garbage")

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 INDEX_COLUMNS = ["image", "height", "width"]
 
+#: Images written per memory map (≈77 MB of 224² images): bounds the job's resident memory.
+CHUNK = 512
+
 
 @dataclass(frozen=True)
 class Cache:
@@ -75,24 +78,31 @@ def build_cache(
 
     with atomic_path(images_out) as images_tmp, atomic_path(index_out) as index_tmp, \
             (nullcontext() if masks_out is None else atomic_path(masks_out)) as masks_tmp:
-        images = open_memmap(images_tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
-        masks = None if masks_tmp is None else open_memmap(masks_tmp, mode="w+", dtype=np.uint8,
-                                                            shape=(n, size, size))
-
-        def work(i: int) -> None:
-            images[i], sizes[i] = read_rgb_resized(image_paths[i], size)
-            if masks is not None:
-                masks[i] = resize_mask(read_mask(mask_paths[i], tuple(sizes[i])), size)
-
+        # Create the files, then map one chunk at a time: unmapping a written chunk hands its pages
+        # back to the page cache, so the job's resident memory stays flat whatever N is.
+        open_memmap(images_tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3)).flush()
+        if masks_tmp is not None:
+            open_memmap(masks_tmp, mode="w+", dtype=np.uint8, shape=(n, size, size)).flush()
+        bar = tqdm(total=n, disable=not progress, desc=f"resize {Path(images_out).parent.name}", unit="img",
+                   mininterval=2)
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            for _ in tqdm(pool.map(work, range(n)), total=n, disable=not progress,
-                          desc=f"resize {Path(images_out).parent.name}", unit="img", mininterval=2):
-                pass
-        images.flush()
-        del images
-        if masks is not None:
-            masks.flush()
-            del masks
+            for start in range(0, n, CHUNK):
+                stop = min(n, start + CHUNK)
+                images = open_memmap(images_tmp, mode="r+")
+                masks = None if masks_tmp is None else open_memmap(masks_tmp, mode="r+")
+
+                def work(i: int) -> None:
+                    images[i], sizes[i] = read_rgb_resized(image_paths[i], size)
+                    if masks is not None:
+                        masks[i] = resize_mask(read_mask(mask_paths[i], tuple(sizes[i])), size)
+
+                for _ in pool.map(work, range(start, stop)):
+                    bar.update()
+                for array in (images, masks):
+                    if array is not None:
+                        array.flush()
+                del images, masks
+        bar.close()
         table = pd.DataFrame({"image": list(ids), "height": sizes[:, 0], "width": sizes[:, 1]})
         table.to_csv(index_tmp, index=False)
     log.info("cached %d images at %d×%d into %s", n, size, size, images_out)
