@@ -20,6 +20,7 @@ include: "workflow/rules/segmentation.smk"
 include: "workflow/rules/masking.smk"
 include: "workflow/rules/classification.smk"
 include: "workflow/rules/fetch.smk"
+include: "workflow/rules/predict.smk"
 
 
 rule all:

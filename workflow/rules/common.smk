@@ -75,5 +75,7 @@ def all_outputs(wildcards):
         *expand("results/predictions/{set}.csv", set=SETS),
         *expand("results/metrics/segmentation_{set}.json", set=ground_truth_sets("masks")),
         *expand("results/metrics/classification_{set}.json", set=ground_truth_sets("labels")),
+        # predictions on the user's own image folders (config `predict`, predict.smk); none by default
+        *expand("results/predict/{name}/predictions.csv", name=list(config.get("predict") or {})),
     ]
     return outputs

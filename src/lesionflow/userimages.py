@@ -1,0 +1,280 @@
+"""Predicting on a folder of the user's own images: listing, output names, reading with a skip list.
+
+A ``predict`` set is any folder of photographs. These rules decide what in it is an image and what each
+output is called:
+
+* Images are the files directly in the folder whose suffix is ``.jpg``, ``.jpeg`` or ``.png`` in any
+  case (``.JPG``, ``.Png``, ...). Other files, sub-folders and hidden files (names starting with ``.``)
+  are ignored.
+* Every output is named after the whole input file name, suffix included, plus ``.png``: ``mole 1.JPG``
+  gives ``masks/mole 1.JPG.png`` and ``masked/mole 1.JPG.png``, and its row in ``predictions.csv`` has
+  ``file`` = ``mole 1.JPG``. File names are unique within a folder, so outputs never collide (``a.jpg``
+  and ``a.png`` give ``a.jpg.png`` and ``a.png.png``), and the input's name is the output's minus ``.png``.
+* An image file that cannot be used is skipped and listed with the reason in ``skipped.csv``: a name
+  that is not valid UTF-8 or too long to add ``.png`` to, a broken link, or content that does not decode
+  (a truncated JPEG, a text file named ``.jpg``, ...).
+* Snakemake watches each image file, so adding, removing or changing one reruns that set. A path that
+  Snakemake would read as holding a wildcard (``lesion{1}.jpg``) cannot be one of its inputs: such a file
+  is still predicted, and adding or removing it still reruns the set, but a change to its content alone
+  does not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+from numpy.lib.format import open_memmap
+from PIL import Image
+from tqdm import tqdm
+
+from . import isic
+from .errors import InputError
+from .imageio import atomic_path, read_mask, read_rgb, read_rgb_resized, write_png
+
+log = logging.getLogger(__name__)
+
+#: Suffixes of image files, compared case-insensitively.
+SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")
+#: What every output name adds to its input's file name.
+OUTPUT_SUFFIX = ".png"
+#: Columns of ``skipped.csv``.
+SKIPPED_COLUMNS = ["file", "reason"]
+#: Columns of ``predictions.csv``.
+PREDICTION_COLUMNS = ["file", *isic.CLASSES, "predicted_class"]
+
+_NAME_MAX = 255  # bytes of one file name on common file systems
+# Text that Snakemake reads as a wildcard in a path ('{name}' or '{name,regex}'); such paths cannot be
+# Snakemake inputs, so changes to those files are not watched (they are still predicted).
+_WILDCARD_LIKE = re.compile(r"\{\s*[.\w]+\s*(,[^{}]*)?\}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The image files of one ``predict`` folder."""
+
+    folder: Path
+    names: tuple[str, ...]  # usable image file names, sorted
+    rejected: tuple[tuple[str, str], ...] = ()  # (printable file name, reason), sorted
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self.folder / name for name in self.names]
+
+    def watchable_paths(self) -> list[str]:
+        """Paths Snakemake can take as inputs (all but those that look like wildcards), as strings."""
+        return [str(p) for p in self.paths if not _WILDCARD_LIKE.search(str(p))]
+
+
+def is_image_name(name: str) -> bool:
+    """Whether a file name counts as an image: a suffix of :data:`SUFFIXES` in any case, not hidden."""
+    return not name.startswith(".") and name.lower().endswith(SUFFIXES)
+
+
+def output_name(file_name: str) -> str:
+    """The name of every output of an input file: the whole file name plus ``.png``."""
+    return file_name + OUTPUT_SUFFIX
+
+
+def printable(name: str) -> str:
+    """A file name as one line of text: bytes that are not UTF-8 and control characters become ``\\xNN``."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _name_problem(name: str) -> str | None:
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8 (rename the file)"
+    if _CONTROL.search(name):
+        return "file name contains a control character such as a line break (rename the file)"
+    if len(encoded) + len(OUTPUT_SUFFIX) > _NAME_MAX:
+        return f"file name is too long to add {OUTPUT_SUFFIX!r} for its outputs ({len(encoded)} bytes)"
+    return None
+
+
+def list_images(folder: str | Path, key: str) -> Listing:
+    """The image files of ``folder`` (see the module's rules); ``key`` names its config key in errors.
+
+    Raises :class:`InputError` when the folder does not exist or holds no image files.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"config key {key}: image folder {printable(str(folder))} {what}")
+    names, rejected = [], []
+    for entry in os.scandir(folder):
+        if not is_image_name(entry.name) or entry.is_dir():
+            continue
+        problem = _name_problem(entry.name)
+        if problem is None and not entry.is_file():
+            problem = "not a readable file (a broken link or a special file)"
+        if problem is None:
+            names.append(entry.name)
+        else:
+            rejected.append((printable(entry.name), problem))
+    if not names and not rejected:
+        raise InputError(f"config key {key}: image folder {printable(str(folder))} holds no "
+                         f"{'/'.join(SUFFIXES)} files")
+    return Listing(folder, tuple(sorted(names)), tuple(sorted(rejected)))
+
+
+def _reason(exc: Exception) -> str:
+    """The message of a read error without the file name in front (the file is named in its own column)."""
+    if isinstance(exc, InputError):
+        text = str(exc)
+        prefix = f"{exc.path}: " if exc.path else ""
+        return text[len(prefix):] if text.startswith(prefix) else text
+    return f"not a readable image ({type(exc).__name__}: {exc})"
+
+
+def cache_images(listing: Listing, size: int, images_out: str | Path, index_out: str | Path, key: str = "",
+                 threads: int = 1, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Resize every readable image of ``listing`` to ``size``×``size`` into ``images_out`` and its index.
+
+    ``images_out`` holds N×S×S×3 uint8; the index has ``image`` (the file name), ``height`` and ``width``
+    (the upright original size). Files that do not decode are left out; returns ``(index, skipped)``,
+    where ``skipped`` lists (:data:`SKIPPED_COLUMNS`) those and the listing's rejected files, sorted by
+    name. Raises :class:`InputError` naming ``key`` when no file can be used; outputs appear only on success.
+    """
+    names = listing.names
+    n = len(names)
+    sizes = np.zeros((n, 2), dtype=np.int64)
+    reasons: list[str | None] = [None] * n
+    scratch = Path(images_out).with_name(f".{Path(images_out).name}.all.tmp{os.getpid()}")
+    try:
+        with atomic_path(images_out) as images_tmp, atomic_path(index_out) as index_tmp:
+            everything = open_memmap(scratch, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+
+            def work(i: int) -> None:
+                try:
+                    everything[i], sizes[i] = read_rgb_resized(listing.folder / names[i], size)
+                except MemoryError:
+                    raise
+                except Exception as exc:  # any per-file failure skips that file, with its reason
+                    reasons[i] = _reason(exc)
+
+            with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+                for _ in tqdm(pool.map(work, range(n)), total=n, disable=not progress, desc="read", unit="img",
+                              mininterval=2):
+                    pass
+            good = [i for i in range(n) if reasons[i] is None]
+            unreadable = [(names[i], reasons[i]) for i in range(n) if reasons[i] is not None]
+            skipped = pd.DataFrame(sorted([*listing.rejected, *unreadable]), columns=SKIPPED_COLUMNS)
+            for row in skipped.itertuples(index=False):
+                log.warning("skipped %r: %s", row.file, row.reason)
+            if not good:
+                first = skipped.iloc[0]
+                raise InputError(f"{key + ': ' if key else ''}none of the {len(skipped)} image files in "
+                                 f"{printable(str(listing.folder))} can be used (first: {first.file!r}: "
+                                 f"{first.reason})")
+            images = open_memmap(images_tmp, mode="w+", dtype=np.uint8, shape=(len(good), size, size, 3))
+            for start in range(0, len(good), 256):
+                rows = good[start:start + 256]
+                images[start:start + len(rows)] = everything[rows]
+            images.flush()
+            del images, everything
+            index = pd.DataFrame({"image": [names[i] for i in good], "height": sizes[good, 0],
+                                  "width": sizes[good, 1]})
+            index.to_csv(index_tmp, index=False)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return index, skipped
+
+
+def read_index(path: str | Path) -> pd.DataFrame:
+    """An index or table written here, with file names kept as text exactly as written."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> None:
+    """Write a CSV atomically."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder of ``path``; it becomes ``path`` only if the block succeeds."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_masks(index: pd.DataFrame, prob: np.ndarray, out_dir: str | Path, postprocess: dict) -> list[Path]:
+    """One full-size 0/255 mask per image, ``<file name>.png``, from the ensemble's S×S probabilities."""
+    from .segmentation import full_size_mask
+
+    if len(index) != len(prob):
+        raise ValueError("index and prob must have the same length")
+    written = []
+    with atomic_dir(out_dir) as tmp:
+        for p, row in tqdm(zip(prob, index.itertuples(index=False)), total=len(prob), desc="masks", unit="img",
+                           mininterval=2):
+            mask = full_size_mask(p, (int(row.height), int(row.width)), **postprocess)
+            write_png(tmp / output_name(row.image), mask.astype(np.uint8) * 255)
+            written.append(Path(out_dir) / output_name(row.image))
+    return written
+
+
+def crop_images(folder: str | Path, names: Sequence[str], mask_dir: str | Path, out_dir: str | Path, size: int,
+                images_out: str | Path, index_out: str | Path, margin: float = 0.0, background: str = "zero",
+                threads: int = 1, progress: bool = True) -> list[str]:
+    """Write each image's lesion crop as ``out_dir/<file name>.png`` and the classifier's cache.
+
+    The crop is that of :func:`lesionflow.masking.masked_crop` with the image's predicted mask; the cache
+    holds each crop resized to ``size``×``size``. Returns the names whose mask was empty (whole image used).
+    """
+    from .masking import masked_crop
+
+    folder, mask_dir = Path(folder), Path(mask_dir)
+    empty = np.zeros(len(names), dtype=bool)
+    with atomic_dir(out_dir) as crops_tmp, atomic_path(images_out) as images_tmp, \
+            atomic_path(index_out) as index_tmp:
+        cache = open_memmap(images_tmp, mode="w+", dtype=np.uint8, shape=(len(names), size, size, 3))
+
+        def work(i: int) -> None:
+            image = read_rgb(folder / names[i])
+            mask = read_mask(mask_dir / output_name(names[i]), image.shape[:2])
+            crop, empty[i] = masked_crop(image, mask, margin, background)
+            write_png(crops_tmp / output_name(names[i]), crop)
+            cache[i] = np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.LANCZOS))
+
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            for _ in tqdm(pool.map(work, range(len(names))), total=len(names), disable=not progress,
+                          desc="masked", unit="img", mininterval=2):
+                pass
+        cache.flush()
+        del cache
+        pd.DataFrame({"image": list(names)}).to_csv(index_tmp, index=False)
+    return [name for name, e in zip(names, empty) if e]
+
+
+def predictions_table(files: Sequence[str], prob: np.ndarray) -> pd.DataFrame:
+    """``file``, the seven class probabilities and ``predicted_class`` (the most probable class)."""
+    prob = np.asarray(prob, dtype=np.float64)
+    if prob.shape != (len(files), len(isic.CLASSES)):
+        raise ValueError(f"prob must be {len(files)}×{len(isic.CLASSES)}, got {prob.shape}")
+    table = pd.DataFrame(prob, columns=list(isic.CLASSES))
+    table.insert(0, "file", list(files))
+    table["predicted_class"] = np.asarray(isic.CLASSES)[prob.argmax(axis=1)]
+    return table

@@ -1,0 +1,348 @@
+"""Predicting on a folder of one's own images: listing, output names, skip list, and the `predict` rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from snakemake_interface_storage_plugins.io import WILDCARD_REGEX
+
+from lesionflow import isic, userimages
+from lesionflow.cache import build_cache, load_cache
+from lesionflow.errors import InputError
+from lesionflow.userimages import (PREDICTION_COLUMNS, SKIPPED_COLUMNS, Listing, atomic_dir, cache_images,
+                                   crop_images, list_images, output_name, predictions_table, write_masks)
+from workflow_run import TEST_CONFIG, copy_checkout, copy_run, planned_jobs, snakemake
+
+KEY = "predict.clinic_a"
+
+
+def _touch(folder: Path, *names: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_bytes(b"")
+
+
+def _visible(folder: Path) -> list[str]:
+    """File names in an output folder, without Snakemake's hidden timestamp file."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+# ------------------------------------------------------------------------------------------- listing
+
+
+def test_listing_takes_image_suffixes_in_any_case_and_ignores_everything_else(tmp_path):
+    _touch(tmp_path, "a.jpg", "b.JPG", "c.Jpeg", "d.png", "e.PNG", "f.jPg", "g.gif", "h.txt", "i.jpg.txt",
+           "README", ".hidden.jpg", "._a.jpg")
+    (tmp_path / "sub.jpg").mkdir()  # a folder, even with an image's suffix
+    _touch(tmp_path / "sub", "deeper.jpg")  # sub-folders are not searched
+    listing = list_images(tmp_path, KEY)
+    assert listing.names == ("a.jpg", "b.JPG", "c.Jpeg", "d.png", "e.PNG", "f.jPg")
+    assert listing.rejected == ()
+    assert listing.paths == [tmp_path / n for n in listing.names]
+
+
+def test_odd_names_are_kept_and_their_outputs_never_collide(tmp_path):
+    names = ["a.jpg", "a.png", "a.JPG", "a.jpeg", "mole 1.jpg", " leading space.png", "Müttermal – rücken.JPG",
+             "病变 3.jpeg", "no-isic-id.png", "ISIC_0000001.jpg", "a.jpg.png", "50% (left), 'b'.jpg"]
+    _touch(tmp_path, *names)
+    listing = list_images(tmp_path, KEY)
+    assert sorted(listing.names) == sorted(names) and listing.rejected == ()
+    outputs = [output_name(n) for n in listing.names]
+    assert len(set(outputs)) == len(names)  # a.jpg / a.png / a.JPG / a.jpeg all differ
+    assert output_name("a.jpg") == "a.jpg.png" and output_name("a.png") == "a.png.png"
+    # the input's name is the output's name minus '.png'
+    assert all(out.removesuffix(".png") == n for out, n in zip(outputs, listing.names))
+
+
+def test_names_snakemake_would_read_as_wildcards_are_predicted_but_not_watched(tmp_path):
+    names = ["lesion{1}.jpg", "x{a,b}.png", "x{ y }.png", "plain.jpg", "braces{}.jpg", "a{-}.jpg", "{.png"]
+    _touch(tmp_path, *names)
+    listing = list_images(tmp_path, KEY)
+    assert sorted(listing.names) == sorted(names)
+    watched = listing.watchable_paths()
+    for path in map(str, listing.paths):
+        # exactly the paths Snakemake itself would parse as holding a wildcard are left out
+        assert (path in watched) == (WILDCARD_REGEX.search(path) is None), path
+    assert str(tmp_path / "lesion{1}.jpg") not in watched and str(tmp_path / "plain.jpg") in watched
+
+
+def test_names_that_cannot_be_used_are_rejected_with_a_reason(tmp_path):
+    not_utf8 = os.fsdecode(b"caf\xe9.jpg")  # Latin-1 bytes
+    long_name = "x" * 251 + ".jpg"  # 255 bytes: '.png' would make it too long
+    _touch(tmp_path, "good.jpg", not_utf8, "line\nbreak.jpg", long_name)
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "does-not-exist.jpg")
+    (tmp_path / "linked.png").symlink_to(tmp_path / "good.jpg")  # a working link is an image like any other
+    listing = list_images(tmp_path, KEY)
+    assert listing.names == ("good.jpg", "linked.png")
+    rejected = dict(listing.rejected)
+    assert set(rejected) == {"caf\\xe9.jpg", "line\\x0abreak.jpg", long_name, "gone.jpg"}
+    assert "not valid UTF-8" in rejected["caf\\xe9.jpg"]
+    assert "control character" in rejected["line\\x0abreak.jpg"]
+    assert "too long" in rejected[long_name]
+    assert "broken link" in rejected["gone.jpg"]
+
+
+def test_a_missing_or_empty_folder_is_an_error_naming_the_key_and_the_path(tmp_path):
+    missing = tmp_path / "no such folder"
+    with pytest.raises(InputError, match=f"predict.clinic_a: image folder {missing} does not exist"):
+        list_images(missing, KEY)
+    _touch(tmp_path / "empty", "notes.txt", ".hidden.jpg")
+    with pytest.raises(InputError, match=f"predict.clinic_a: image folder {tmp_path / 'empty'} holds no "
+                                         r"\.jpg/\.jpeg/\.png files"):
+        list_images(tmp_path / "empty", KEY)
+    _touch(tmp_path, "a-file.jpg")
+    with pytest.raises(InputError, match="is not a folder"):
+        list_images(tmp_path / "a-file.jpg", KEY)
+
+
+# ------------------------------------------------------------------------------------------- reading
+
+
+@pytest.fixture
+def user_folder(make_jpeg, tmp_path) -> Path:
+    """Two good JPEGs, a greyscale PNG, an RGBA PNG, a truncated JPEG, a text file named .jpg, a .txt."""
+    folder = tmp_path / "user images"
+    folder.mkdir()
+    shutil.move(make_jpeg("mole 1.jpg", 300, 400, seed=1), folder / "mole 1.jpg")
+    shutil.move(make_jpeg("b.JPG", 250, 180, seed=2), folder / "Büro 2.JPG")
+    Image.open(folder / "mole 1.jpg").convert("L").save(folder / "mole 1.png")
+    rgba = Image.open(folder / "Büro 2.JPG").convert("RGBA")
+    rgba.putalpha(128)
+    rgba.save(folder / "alpha.Png")
+    data = (folder / "mole 1.jpg").read_bytes()
+    (folder / "cut off.jpg").write_bytes(data[: len(data) // 2])
+    (folder / "notes.jpg").write_text("this is not an image\n")
+    (folder / "readme.txt").write_text("ignored\n")
+    return folder
+
+
+def test_unreadable_files_are_skipped_and_listed_and_the_rest_cached(user_folder, tmp_path):
+    (user_folder / "gone.jpg").symlink_to(user_folder / "nothing-here.jpg")
+    listing = list_images(user_folder, KEY)
+    out = tmp_path / "cache"
+    index, skipped = cache_images(listing, 32, out / "images.npy", out / "index.csv", KEY, threads=2,
+                                  progress=False)
+    assert index["image"].tolist() == ["Büro 2.JPG", "alpha.Png", "mole 1.jpg", "mole 1.png"]
+    assert [tuple(r) for r in index[["height", "width"]].to_numpy()] == [(250, 180), (250, 180), (300, 400),
+                                                                         (300, 400)]
+    assert list(skipped.columns) == SKIPPED_COLUMNS
+    assert skipped["file"].tolist() == ["cut off.jpg", "gone.jpg", "notes.jpg"]
+    reasons = dict(zip(skipped["file"], skipped["reason"]))
+    assert "truncated" in reasons["cut off.jpg"]
+    assert "broken link" in reasons["gone.jpg"]
+    assert "not a readable image" in reasons["notes.jpg"]
+    assert not any(r.startswith(str(user_folder)) for r in reasons.values())  # the file is in its own column
+    cache = load_cache(out / "images.npy", out / "index.csv")
+    assert cache.images.shape == (4, 32, 32, 3) and cache.ids == index["image"].tolist()
+    assert sorted(p.name for p in out.iterdir()) == ["images.npy", "index.csv"]  # no scratch file left
+
+
+def test_the_cache_equals_the_task3_cache_of_the_same_files(user_folder, tmp_path):
+    listing = Listing(user_folder, ("Büro 2.JPG", "alpha.Png", "mole 1.png"))
+    cache_images(listing, 48, tmp_path / "a.npy", tmp_path / "a.csv", progress=False)
+    build_cache(list(listing.names), listing.paths, 48, tmp_path / "b.npy", tmp_path / "b.csv", progress=False)
+    assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+    assert pd.read_csv(tmp_path / "a.csv").equals(pd.read_csv(tmp_path / "b.csv"))
+
+
+def test_no_usable_file_is_an_error_naming_the_key_and_leaves_nothing(tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "notes.jpg").write_text("text")
+    (folder / "empty.png").write_bytes(b"")
+    out = tmp_path / "cache"
+    out.mkdir()
+    with pytest.raises(InputError, match=r"predict\.clinic_a: none of the 2 image files in .*bad can be used "
+                                         r"\(first: 'empty.png': "):
+        cache_images(list_images(folder, KEY), 32, out / "images.npy", out / "index.csv", KEY, progress=False)
+    assert list(out.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------- masks, crops, table
+
+
+def test_masks_and_crops_are_named_after_their_inputs_at_the_original_size(user_folder, tmp_path):
+    names = ["Büro 2.JPG", "mole 1.jpg"]
+    index = pd.DataFrame({"image": names, "height": [250, 300], "width": [180, 400]})
+    yy, xx = np.mgrid[0:32, 0:32]
+    disk = ((yy - 16) ** 2 + (xx - 12) ** 2 < 64).astype(np.float32)
+    prob = np.stack([disk, np.zeros_like(disk)])  # the second image has no lesion
+    postprocess = dict(sigma=0.0, threshold=0.5, largest_component=True)
+    masks = tmp_path / "out" / "masks"
+    masks.parent.mkdir()
+    written = write_masks(index, prob, masks, postprocess)
+    assert written == [masks / "Büro 2.JPG.png", masks / "mole 1.jpg.png"]
+    assert [p.name for p in masks.parent.iterdir()] == ["masks"]  # no temporary folder left behind
+    for path, (h, w) in zip(written, [(250, 180), (300, 400)]):
+        mask = Image.open(path)
+        assert mask.mode == "L" and mask.size == (w, h)
+        assert set(np.unique(np.asarray(mask)).tolist()) <= {0, 255}
+    assert np.asarray(Image.open(written[0])).any() and not np.asarray(Image.open(written[1])).any()
+
+    crops = tmp_path / "out" / "masked"
+    empty = crop_images(user_folder, names, masks, crops, 24, tmp_path / "m.npy", tmp_path / "m.csv",
+                        margin=0.0, threads=2, progress=False)
+    assert empty == ["mole 1.jpg"]  # whole image used
+    assert sorted(p.name for p in crops.iterdir()) == ["Büro 2.JPG.png", "mole 1.jpg.png"]
+    lesion = np.asarray(Image.open(crops / "Büro 2.JPG.png"))
+    assert lesion.shape[0] < 250 and lesion.shape[1] < 180 and lesion.shape[2] == 3
+    assert np.asarray(Image.open(crops / "mole 1.jpg.png")).shape == (300, 400, 3)
+    assert np.load(tmp_path / "m.npy").shape == (2, 24, 24, 3)
+    assert pd.read_csv(tmp_path / "m.csv")["image"].tolist() == names
+
+
+def test_predictions_table_has_the_class_columns_and_the_most_probable_class():
+    prob = np.array([[0.1, 0.5, 0.1, 0.1, 0.1, 0.05, 0.05], [0.05, 0.05, 0.1, 0.1, 0.1, 0.1, 0.5]])
+    table = predictions_table(["x y.jpg", "z.PNG"], prob)
+    assert list(table.columns) == PREDICTION_COLUMNS == ["file", *isic.CLASSES, "predicted_class"]
+    assert table["predicted_class"].tolist() == ["NV", "VASC"]
+    with pytest.raises(ValueError, match="2×7"):
+        predictions_table(["a.jpg", "b.jpg"], prob[:, :6])
+
+
+def test_atomic_dir_leaves_no_folder_when_the_block_fails(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_dir(tmp_path / "out") as tmp:
+            (tmp / "half.png").write_bytes(b"x")
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------- workflow
+
+PREDICT_RULES = {"predict_folder_cache", "predict_folder_masks", "predict_folder_crops", "predict_folder_classes"}
+TEST_INPUT = Path("data/demo-test") / isic.FOLDERS["test_images"]
+
+
+def _predict_config(name: str, folder: Path) -> str:
+    return f"predict={{{name}: {json.dumps(str(folder))}}}"  # the folder quoted, as it holds a space
+
+
+def _odd_folder(run: Path, folder: Path) -> dict[str, str]:
+    """Demo Task 3 test images under odd names and formats, plus files to skip and to ignore.
+
+    Returns the readable files that are exact copies of a Task 3 test image (file name -> image id).
+    """
+    folder.mkdir()
+    ids = sorted(p.name.removesuffix(".jpg") for p in (run / TEST_INPUT).iterdir())
+    source = {i: run / TEST_INPUT / isic.image_name(i) for i in ids}
+    copies = {"mole 1.jpg": ids[0], "Müttermal – rücken 2.JPG": ids[1], "lesion{3}.jpeg": ids[2]}
+    for name, image_id in copies.items():
+        shutil.copy(source[image_id], folder / name)
+    Image.open(source[ids[3]]).save(folder / "mole 1.png")  # same stem as 'mole 1.jpg'
+    rgba = Image.open(source[ids[4]]).convert("RGBA")
+    rgba.putalpha(200)
+    rgba.save(folder / "with alpha.Png")
+    data = source[ids[5]].read_bytes()
+    (folder / "cut off.jpg").write_bytes(data[: len(data) // 2])
+    (folder / "notes.jpg").write_text("not an image\n")
+    (folder / "readme.txt").write_text("ignored\n")
+    return copies
+
+
+@pytest.mark.workflow
+def test_predict_a_folder_of_odd_images_with_the_trained_ensembles(demo_run, tmp_path):
+    run = copy_run(demo_run, tmp_path / "run")
+    folder = tmp_path / "my images"
+    copies = _odd_folder(run, folder)
+    readable = sorted([*copies, "mole 1.png", "with alpha.Png"])
+    config = _predict_config("clinic_a", folder)
+    target = "results/predict/clinic_a/predictions.csv"
+
+    planned = planned_jobs(run, "--config", config, "--", target)
+    assert {j.rule for j in planned} == PREDICT_RULES and len(planned) == 4  # no training, no other set
+    assert all(j.wildcards == {"name": "clinic_a"} for j in planned)
+
+    # the documented command (target first: --config takes every word after it), on the test config
+    snakemake(run, target, "--cores", "2", "--resources", "gpu=1", "--config", config,
+              "--configfile", TEST_CONFIG, config=None)
+    out = run / "results/predict/clinic_a"
+
+    masks = out / "masks"
+    assert _visible(masks) == sorted(output_name(n) for n in readable)
+    for name in readable:
+        mask = Image.open(masks / output_name(name))
+        assert mask.mode == "L" and mask.size == Image.open(folder / name).size
+        assert set(np.unique(np.asarray(mask)).tolist()) <= {0, 255}
+    # same models, same post-processing as the Task 3 masks: identical for identical files
+    for name, image_id in copies.items():
+        ours = np.asarray(Image.open(masks / output_name(name)))
+        task3 = np.asarray(Image.open(run / "results/masks/test" / isic.mask_name(image_id)))
+        assert ours.shape == task3.shape and (ours == task3).mean() > 0.999, name
+
+    table = pd.read_csv(out / "predictions.csv", keep_default_na=False)
+    assert list(table.columns) == PREDICTION_COLUMNS
+    assert table["file"].tolist() == readable
+    prob = table[list(isic.CLASSES)].to_numpy()
+    assert ((prob >= 0) & (prob <= 1)).all() and np.allclose(prob.sum(axis=1), 1, atol=1e-6)
+    assert table["predicted_class"].tolist() == [isic.CLASSES[k] for k in prob.argmax(axis=1)]
+    task3 = pd.read_csv(run / "results/predictions/test.csv").set_index("image")
+    for name, image_id in copies.items():
+        row = table.set_index("file").loc[name, list(isic.CLASSES)].to_numpy(dtype=float)
+        assert np.allclose(row, task3.loc[image_id].to_numpy(dtype=float), atol=1e-4), name
+
+    crops = out / "masked"
+    assert _visible(crops) == sorted(output_name(n) for n in readable)
+    for name in readable:
+        crop = Image.open(crops / output_name(name))
+        w, h = Image.open(folder / name).size
+        assert crop.mode == "RGB" and crop.size[0] <= w and crop.size[1] <= h
+
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert list(skipped.columns) == SKIPPED_COLUMNS
+    assert skipped["file"].tolist() == ["cut off.jpg", "notes.jpg"]
+    assert "truncated" in skipped["reason"][0] and "not a readable image" in skipped["reason"][1]
+    log = (run / "results/logs/predict/clinic_a/cache.log").read_text()
+    assert "7 image files, 5 read, 2 skipped" in log and "skipped 'notes.jpg'" in log
+    assert not any("readme" in p.name for p in out.rglob("*"))
+
+    # finished: nothing to do; a changed or an added image reruns this set's four jobs and nothing else
+    assert planned_jobs(run, "--config", config, "--", target) == []
+    Image.open(folder / "mole 1.png").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / "mole 1.png")
+    assert {j.rule for j in planned_jobs(run, "--config", config, "--", target)} == PREDICT_RULES
+    Image.open(folder / "with alpha.Png").convert("RGB").save(folder / "new one.jpg")
+    assert {j.rule for j in planned_jobs(run, "--config", config)} == PREDICT_RULES  # rule all builds it too
+
+
+@pytest.mark.workflow
+def test_predict_config_errors_name_the_key(tmp_path):
+    checkout = copy_checkout(tmp_path / "checkout")
+    target = "results/predict/clinic_a/predictions.csv"
+    missing = tmp_path / "no such folder"
+    proc = snakemake(checkout, "-n", "--cores", "1", "--config", _predict_config("clinic_a", missing), "--",
+                     target, check=False)
+    assert proc.returncode != 0
+    assert f"ERROR: config key predict.clinic_a: image folder {missing} does not exist\n" in proc.stderr
+    assert "Traceback" not in proc.stderr  # one line, not a traceback
+
+    _touch(tmp_path / "empty", "notes.txt")
+    proc = snakemake(checkout, "-n", "--cores", "1", "--config", _predict_config("clinic_a", tmp_path / "empty"),
+                     check=False)  # rule all asks for every configured set
+    assert proc.returncode != 0
+    assert f"ERROR: config key predict.clinic_a: image folder {tmp_path / 'empty'} holds no" in proc.stderr
+
+    proc = snakemake(checkout, "-n", "--cores", "1", "--config", _predict_config("bad name", tmp_path), check=False)
+    assert proc.returncode != 0 and "config key predict: 'bad name' does not match" in proc.stdout + proc.stderr
+
+    # only configured names are targets
+    _touch(tmp_path / "images", "a.jpg")
+    proc = snakemake(checkout, "-n", "--cores", "1", "--config", _predict_config("clinic_a", tmp_path / "images"),
+                     "--", "results/predict/clinic_b/predictions.csv", check=False)
+    assert proc.returncode != 0 and "No rule to produce results/predict/clinic_b" in proc.stdout + proc.stderr
+
+
+@pytest.mark.workflow
+def test_rule_all_plans_predictions_only_for_configured_sets(tmp_path):
+    checkout = copy_checkout(tmp_path / "checkout")
+    assert not {j.rule for j in planned_jobs(checkout)} & PREDICT_RULES
+    _touch(tmp_path / "images", "a.jpg")
+    jobs = planned_jobs(checkout, "--config", _predict_config("clinic_a", tmp_path / "images"))
+    assert {(j.rule, j.wildcards.get("name")) for j in jobs if j.rule in PREDICT_RULES} == {
+        (rule, "clinic_a") for rule in PREDICT_RULES}

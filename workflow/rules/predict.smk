@@ -1,0 +1,139 @@
+# Predicting on folders of one's own images with the trained fold ensembles (config `predict: {NAME: FOLDER}`):
+# read and resize, full-size masks, lesion crops, class probabilities. Naming and skip rules:
+# lesionflow.userimages.
+
+import re
+from functools import cache
+
+from lesionflow import userimages  # noqa: E402
+from lesionflow.errors import InputError  # noqa: E402
+
+PREDICT = config.get("predict") or {}
+# Only configured names are targets; with none configured the pattern matches nothing.
+PREDICT_NAME = "|".join(re.escape(name) for name in PREDICT) or "(?!)"
+
+
+@cache
+def predict_listing(name):
+    """The image files of the folder configured as predict.NAME; a missing or empty folder ends planning."""
+    try:
+        return userimages.list_images(PREDICT[name], f"predict.{name}")
+    except InputError as exc:
+        stop(exc)  # common.smk: one line naming the key and the folder
+
+
+def predict_images(wildcards):
+    """The folder's image files, as inputs: adding, removing or touching one reruns only this set."""
+    return predict_listing(wildcards.name).watchable_paths()
+
+
+rule predict_folder_cache:
+    input:
+        images=predict_images,
+    output:
+        images="results/cache/predict/{name}/images.npy",
+        index="results/cache/predict/{name}/index.csv",
+        skipped="results/predict/{name}/skipped.csv",
+    params:
+        # functions, so that braces in file names are not read as wildcards
+        key=lambda w: f"predict.{w.name}",
+        folder=lambda w: str(predict_listing(w.name).folder),
+        files=lambda w: list(predict_listing(w.name).names),
+        rejected=lambda w: [list(r) for r in predict_listing(w.name).rejected],
+        size=config["segmentation"]["image_size"],
+    wildcard_constraints:
+        name=PREDICT_NAME,
+    log:
+        f"{LOGS}/predict/{{name}}/cache.log",
+    benchmark:
+        f"{BENCH}/predict/{{name}}/cache.tsv"
+    threads: config["resize"]["threads"]
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/predict_folder_cache.py"
+
+
+rule predict_folder_masks:
+    input:
+        images="results/cache/predict/{name}/images.npy",
+        index="results/cache/predict/{name}/index.csv",
+        models=seg_models(),
+    output:
+        directory("results/predict/{name}/masks"),
+    params:
+        postprocess=config["segmentation"]["postprocess"],
+        tta=config["segmentation"]["prediction"]["tta"],
+        image_size=config["segmentation"]["image_size"],
+    wildcard_constraints:
+        name=PREDICT_NAME,
+    log:
+        f"{LOGS}/predict/{{name}}/masks.log",
+    benchmark:
+        f"{BENCH}/predict/{{name}}/masks.tsv"
+    threads: config["segmentation"]["resources"]["threads"]
+    resources:
+        **gpu_resources("segmentation"),
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/predict_folder_masks.py"
+
+
+rule predict_folder_crops:
+    input:
+        images=predict_images,
+        index="results/cache/predict/{name}/index.csv",
+        masks="results/predict/{name}/masks",
+    output:
+        crops=directory("results/predict/{name}/masked"),
+        images="results/cache/predict/{name}/masked_images.npy",
+        index="results/cache/predict/{name}/masked_index.csv",
+        empty="results/cache/predict/{name}/empty_masks.csv",
+    params:
+        folder=lambda w: str(predict_listing(w.name).folder),
+        size=config["classification"]["image_size"],
+        margin=config["masking"]["margin"],
+        background=config["masking"]["background"],
+    wildcard_constraints:
+        name=PREDICT_NAME,
+    log:
+        f"{LOGS}/predict/{{name}}/crops.log",
+    benchmark:
+        f"{BENCH}/predict/{{name}}/crops.tsv"
+    threads: config["resize"]["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/predict_folder_crops.py"
+
+
+rule predict_folder_classes:
+    input:
+        images="results/cache/predict/{name}/masked_images.npy",
+        index="results/cache/predict/{name}/masked_index.csv",
+        models=cls_models(),
+    output:
+        "results/predict/{name}/predictions.csv",
+    params:
+        tta=config["classification"]["prediction"]["tta"],
+        image_size=config["classification"]["image_size"],
+    wildcard_constraints:
+        name=PREDICT_NAME,
+    log:
+        f"{LOGS}/predict/{{name}}/classes.log",
+    benchmark:
+        f"{BENCH}/predict/{{name}}/classes.tsv"
+    threads: config["classification"]["resources"]["threads"]
+    resources:
+        **gpu_resources("classification"),
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/predict_folder_classes.py"

@@ -1,0 +1,18 @@
+"""Class probabilities and the predicted class of every readable image of one predict folder."""
+
+from lesionflow import device
+from lesionflow.cache import load_cache
+from lesionflow.classification import predict_probabilities
+from lesionflow.jobs import job
+from lesionflow.models import load_model
+from lesionflow.userimages import predictions_table, write_table
+
+params = snakemake.params
+with job(f"predict_folder_classes {snakemake.wildcards.name}", snakemake.log[0], snakemake.threads) as log:
+    device.configure(snakemake.threads, 0)
+    cache = load_cache(snakemake.input.images, snakemake.input.index)
+    models = [load_model(p, params.image_size) for p in snakemake.input.models]
+    table = predictions_table(cache.ids, predict_probabilities(models, cache.images, params.tta))
+    write_table(table, snakemake.output[0])
+    log.info("wrote %d rows to %s; predicted classes: %s", len(table), snakemake.output[0],
+             table["predicted_class"].value_counts().to_dict())
