@@ -49,8 +49,11 @@ def batches():
 spec = (tf.TensorSpec((None, 4), tf.float32), tf.TensorSpec((None, 1), tf.float32))
 train = tf.data.Dataset.from_generator(batches, output_signature=spec)
 val = tf.data.Dataset.from_tensor_slices((x_val, -(x_val @ w))).batch(8)
+def squared_error(y, p):  # a plain function, as the segmentation losses are: same fingerprint in every process
+    return keras.ops.mean((y - p) ** 2, axis=-1)
+
 model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, kernel_initializer="zeros")])
-model.compile(keras.optimizers.Adam(lr), "mse")
+model.compile(keras.optimizers.Adam(lr), squared_error)
 schedule = Schedule(**{SCHEDULE}, learning_rate=lr)
 with job("toy", os.path.join(out, "job.log"), 1):
     fit(model, train, val, schedule, work, os.path.join(out, "model.keras"), os.path.join(out, "history.csv"))

@@ -114,14 +114,22 @@ def _named(state: dict) -> list[str]:
     return [name for name in (state["backup"], state["best"] and state["best"]["file"]) if name]
 
 
+def _describe_loss(loss: Any) -> Any:
+    """A loss the same way in every process: a Loss object's class and config, a function's qualified name."""
+    if hasattr(loss, "get_config"):
+        return [type(loss).__name__, loss.get_config()]
+    if callable(loss) and hasattr(loss, "__qualname__"):
+        return f"{loss.__module__}.{loss.__qualname__}"
+    return loss if isinstance(loss, (str, type(None))) else type(loss).__name__
+
+
 def fingerprint(model: keras.Model, schedule: Schedule, class_weight: dict | None, key: str) -> str:
     """What a backup must match to be resumed: weight shapes, optimizer and loss settings, schedule, ``key``."""
     optimizer = {k: v for k, v in model.optimizer.get_config().items() if k != "name"}
-    loss = model.loss
     described = {
         "weights": [[w.path.split("/")[-1], list(w.shape), str(w.dtype)] for w in model.weights],
         "optimizer": [type(model.optimizer).__name__, optimizer],
-        "loss": [type(loss).__name__, loss.get_config() if hasattr(loss, "get_config") else repr(loss)],
+        "loss": _describe_loss(model.loss),
         "schedule": asdict(schedule),
         "class_weight": None if class_weight is None else {str(k): float(v) for k, v in class_weight.items()},
         "key": key,
