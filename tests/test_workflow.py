@@ -45,7 +45,7 @@ def rules(jobs) -> set[str]:
 
 
 def test_fresh_clone_plans_the_whole_dag_with_the_default_config(tmp_path):
-    jobs = planned_jobs(copy_checkout(tmp_path), "--cores", "8", config=None)
+    jobs = planned_jobs(copy_checkout(tmp_path), config=None)
     counts = pd.Series([j.rule for j in jobs]).value_counts().to_dict()
     assert counts["demo_data"] == 1
     assert counts["cache_segmentation_training"] == 1
@@ -56,7 +56,7 @@ def test_fresh_clone_plans_the_whole_dag_with_the_default_config(tmp_path):
 
 
 def test_single_target_plans_segmentation_and_the_test_set_only(tmp_path):
-    jobs = planned_jobs(copy_checkout(tmp_path), "results/masks/test")
+    jobs = planned_jobs(copy_checkout(tmp_path), "--", "results/masks/test")
     assert {"train_segmentation", "predict_masks", "cache_task3_set"} <= rules(jobs)
     assert not rules(jobs) & (CLASSIFIER_RULES | {"mask_images", "evaluate_segmentation"})
     assert {j.wildcards["set"] for j in jobs if "set" in j.wildcards} == {"test"}

@@ -70,7 +70,11 @@ _RULE = re.compile(r"^(?:local)?rule (\w+):$")
 
 
 def planned_jobs(workdir: Path, *args: str, config: str | None = TEST_CONFIG) -> list[PlannedJob]:
-    """The jobs ``snakemake -n`` would run (its rule blocks, with wildcards), for the given extra args."""
+    """The jobs ``snakemake -n`` would run (its rule blocks, with wildcards), for the given extra args.
+
+    Options such as ``--configfile``, ``--config`` and ``--resources`` take every word that follows
+    them: put targets after ``"--"``, e.g. ``planned_jobs(run, "--config", "x=1", "--", "results/masks/test")``.
+    """
     proc = snakemake(workdir, "-n", "--cores", "2", "--resources", "gpu=1", *args, config=config)
     jobs, rule, wildcards = [], None, {}
     for line in (proc.stdout + "\n").splitlines():
