@@ -24,6 +24,8 @@ def check_config(config: dict[str, Any], schema_path: str | Path) -> None:
         return
     key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     message = error.message
-    if error.validator == "additionalProperties":
-        message = f"unknown key(s): {message.split('(')[-1].rstrip(')')}"
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in known]
+        message = f"unknown key(s) {', '.join(map(repr, unknown))} (known keys: {', '.join(known)})"
     raise InputError(f"config key {key}: {message}")

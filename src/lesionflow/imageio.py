@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
 
@@ -25,7 +25,9 @@ def _open(path: Path) -> Image.Image:
         img = Image.open(path)
     except FileNotFoundError:
         raise InputError("file does not exist", path) from None
-    except Exception as exc:  # UnidentifiedImageError, OSError, ...
+    except UnidentifiedImageError:
+        raise InputError("not a readable image (not in any image format Pillow knows)", path) from None
+    except Exception as exc:  # OSError, ...
         raise InputError(f"not a readable image ({type(exc).__name__}: {exc})", path) from None
     return img
 
@@ -93,25 +95,46 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return h, w
 
 
-def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None) -> np.ndarray:
-    """A ground-truth mask as a boolean H×W array.
+#: What Pillow's modes mean, for messages about masks in another format.
+_MODE_NAMES = {"I;16": "a 16-bit image", "I;16B": "a 16-bit image", "I": "a 32-bit integer image",
+               "F": "a floating-point image", "P": "a palette (indexed-colour) image", "RGB": "an RGB colour image",
+               "RGBA": "an RGB image with transparency", "LA": "a greyscale image with transparency",
+               "CMYK": "a CMYK image"}
 
-    The file must be an 8-bit single-channel PNG ('L' or '1') whose values are only 0 and 255
-    (the ISIC format); ``expected_size`` (H, W) is the size of its image.
+
+def check_mask(path: str | Path, expected_size: tuple[int, int] | None = None) -> Image.Image:
+    """Open and decode a ground-truth mask, checking it is in the ISIC format; return it in mode 'L'.
+
+    The file must be an 8-bit single-channel image ('L' or '1') whose values are only 0 and 255;
+    ``expected_size`` (H, W) is the size of its image. The size is checked before the pixels are decoded,
+    the values with Pillow's histogram (no copy of the pixels).
     """
     path = Path(path)
-    img = _load(_open(path), path)
-    if img.mode not in ("L", "1"):
-        raise InputError(f"mask must be an 8-bit single-channel image, got mode {img.mode!r}", path)
-    mask = np.asarray(img.convert("L"))
-    if expected_size is not None and mask.shape != tuple(expected_size):
-        raise InputError(
-            f"mask is {mask.shape[1]}×{mask.shape[0]} but its image is "
-            f"{expected_size[1]}×{expected_size[0]} (width×height)", path)
-    values = np.unique(mask)
-    if not set(values.tolist()) <= {0, 255}:
-        raise InputError(f"mask is not binary: values other than 0 and 255 found ({values[:6].tolist()}…)", path)
-    return mask > 128
+    img = _open(path)
+    try:
+        if img.mode not in ("L", "1"):
+            kind = _MODE_NAMES.get(img.mode, "an image")
+            raise InputError(f"mask must be an 8-bit single-channel image, got {kind} (mode {img.mode!r})", path)
+        w, h = img.size
+        if expected_size is not None and (h, w) != tuple(expected_size):
+            raise InputError(f"mask is {w}×{h} but its image is {expected_size[1]}×{expected_size[0]} "
+                             "(width×height)", path)
+        img = _load(img, path)
+    except InputError:
+        img.close()
+        raise
+    if img.mode == "1":
+        img = img.convert("L")
+    values = [v for v, count in enumerate(img.histogram()) if count]
+    if not set(values) <= {0, 255}:
+        raise InputError(f"mask is not binary: values other than 0 and 255 found "
+                         f"({', '.join(map(str, values[:6]))}{', …' if len(values) > 6 else ''})", path)
+    return img
+
+
+def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None) -> np.ndarray:
+    """A ground-truth mask as a boolean H×W array, checked by :func:`check_mask`."""
+    return np.asarray(check_mask(path, expected_size)) > 128
 
 
 def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:

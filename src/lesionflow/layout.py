@@ -56,8 +56,17 @@ class DataLayout:
         return self.folder(_MASK_FOLDER[image_set])
 
     def mask_paths(self, image_set: str) -> list[Path]:
+        """The mask of every image of ``image_set``; for real data every one must exist."""
         folder = self.mask_dir(image_set)
-        return [folder / isic.mask_name(i) for i in self.image_ids(image_set)]
+        paths = [folder / isic.mask_name(i) for i in self.image_ids(image_set)]
+        if self.demo_spec is None:
+            if not folder.is_dir():
+                raise InputError(f"mask folder does not exist (the {image_set} images need their masks)", folder)
+            missing = [p for p in paths if not p.is_file()]
+            if missing:
+                raise InputError(f"mask of image {missing[0].name[: -len(isic.MASK_SUFFIX)]} does not exist "
+                                 f"(images without a mask: {len(missing)} of {len(paths)})", missing[0])
+        return paths
 
     def labels_csv(self, image_set: str) -> Path:
         return self.folder(_LABEL_FOLDER[image_set]) / isic.LABEL_CSV[image_set]
