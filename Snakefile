@@ -21,6 +21,7 @@ include: "workflow/rules/masking.smk"
 include: "workflow/rules/classification.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import sklearn.metrics
 from PIL import Image
+from tqdm import tqdm
 
 from .errors import InputError
 from .isic import CLASSES, MASK_SUFFIX, mask_name
@@ -163,7 +164,7 @@ def score_mask_folders(truth_dir: str | Path, prediction_dir: str | Path) -> pd.
         raise InputError(f"truth mask missing for a prediction ({len(extra)} predictions have none)",
                          truth_dir / mask_name(extra[0]))
     rows = {}
-    for image_id in sorted(truth_ids):
+    for image_id in tqdm(sorted(truth_ids), desc="score", unit="img", mininterval=2):
         truth = read_segmentation_mask(truth_dir / mask_name(image_id))
         prediction_path = prediction_dir / mask_name(image_id)
         prediction = read_segmentation_mask(prediction_path)

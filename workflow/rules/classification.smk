@@ -59,12 +59,7 @@ rule evaluate_classifier:
         models=cls_models(),
     output:
         metrics="results/metrics/classification.json",
-        predictions="results/classification/evaluation_predictions.csv",
-        confusion=report(
-            "results/classification/confusion_matrix.png",
-            caption="../report/confusion_matrix.rst",
-            category="Classification",
-        ),
+        predictions="results/classification/evaluation_predictions.csv",  # plotted by report.smk
     params:
         tta=config["classification"]["prediction"]["tta"],
         image_size=config["classification"]["image_size"],

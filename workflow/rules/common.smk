@@ -77,5 +77,6 @@ def all_outputs(wildcards):
         *expand("results/metrics/classification_{set}.json", set=ground_truth_sets("labels")),
         # predictions on the user's own image folders (config `predict`, predict.smk); none by default
         *expand("results/predict/{name}/predictions.csv", name=list(config.get("predict") or {})),
+        *report_outputs(),  # figures and tables for `snakemake --report` (report.smk)
     ]
     return outputs

@@ -1,13 +1,12 @@
-"""Score each fold's classifier on its held-out images; per fold and mean, plus a confusion matrix."""
+"""Score each fold's classifier on its held-out images: per fold, their mean, and all folds pooled."""
 
-from lesionflow import device, isic, provenance
+from lesionflow import device, provenance
 from lesionflow.cache import load_cache
 from lesionflow.classification import evaluate_folds, summarise_folds
 from lesionflow.folds import read_folds
 from lesionflow.jobs import job
 from lesionflow.labels import read_ground_truth
 from lesionflow.models import load_model
-from lesionflow.plots import confusion_matrix_figure
 
 out = snakemake.output
 with job("evaluate_classifier", snakemake.log[0], snakemake.threads) as log:
@@ -21,6 +20,4 @@ with job("evaluate_classifier", snakemake.log[0], snakemake.threads) as log:
     predictions.to_csv(out.predictions, index=False)
     summary = summarise_folds(truth, predictions)
     provenance.write_json(out.metrics, summary)
-    confusion_matrix_figure(summary["all_folds"]["confusion_matrix"], isic.CLASSES, out.confusion,
-                            "held-out folds")
     log.info("mean balanced accuracy over folds: %.4f", summary["mean"]["balanced_accuracy"])

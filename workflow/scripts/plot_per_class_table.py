@@ -1,0 +1,13 @@
+"""The classifier's scores per class: held-out folds pooled, and every image set with labels."""
+
+from lesionflow import isic
+from lesionflow.jobs import job
+from lesionflow.plots import per_class_tables, read_metrics, write_table
+
+with job("per_class_table", snakemake.log[0]) as log:
+    sources = {"held-out folds": read_metrics(snakemake.input.folds, "classification", "folds")["all_folds"]}
+    sources.update({f"set {name}": read_metrics(path, "classification", "set")
+                    for name, path in zip(snakemake.params.sets, snakemake.input.sets)})
+    table = per_class_tables(sources, isic.CLASSES)
+    write_table(table, snakemake.output.table, snakemake.output.html, "Classification scores per class")
+    log.info("%d rows", len(table))
