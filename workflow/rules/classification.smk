@@ -5,6 +5,7 @@ CLS_CACHE = multiext("results/cache/masked_train/", "images.npy", "index.csv")
 
 rule classification_folds:
     input:
+        checked="results/checks/labels.json",
         index="results/cache/masked_train/index.csv",
         labels=lambda w: DATA.labels_csv("train"),
         groupings=lambda w: DATA.groupings_csv(),

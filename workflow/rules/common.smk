@@ -9,9 +9,20 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # use the package from 
 
 from lesionflow import isic, layout  # noqa: E402
 from lesionflow.config import check_config  # noqa: E402
+from lesionflow.errors import InputError  # noqa: E402
+
+
+def stop(error):
+    """End Snakemake with one line, `ERROR: <file or config key>: <problem>`, instead of a traceback."""
+    print(f"ERROR: {error}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
 
 # One line naming the key for a bad value; then Snakemake fills in the schema's defaults.
-check_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+try:
+    check_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+except InputError as exc:
+    stop(exc)
 validate(config, schema="../schemas/config.schema.yaml")
 
 
@@ -23,7 +34,26 @@ SETS = list(isic.TASK3_SETS)
 LOGS = "results/logs"
 BENCH = "results/benchmarks"
 
-DATA = layout.DataLayout(DATA_DIR, demo_spec=layout.demo_spec(config["demo"]) if DEMO else None)
+
+class PlanningLayout(layout.DataLayout):
+    """The data layout as input functions see it: a missing data_dir, image folder or mask, or an empty image
+    folder, ends planning with one line. Checked when first needed, so `snakemake fetch_isic2018` plans
+    before data_dir exists."""
+
+    def image_ids(self, image_set):
+        try:
+            return super().image_ids(image_set)
+        except InputError as exc:
+            stop(exc)
+
+    def mask_paths(self, image_set):
+        try:
+            return super().mask_paths(image_set)
+        except InputError as exc:
+            stop(exc)
+
+
+DATA = PlanningLayout(DATA_DIR, demo_spec=layout.demo_spec(config["demo"]) if DEMO else None)
 
 
 wildcard_constraints:
@@ -47,6 +77,30 @@ def cls_params():
     """Classifier model and training settings: a change retrains the classifier folds."""
     cls = config["classification"]
     return dict(image_size=cls["image_size"], seed=config["seed"], **cls["model"], **cls["training"])
+
+
+def check_inputs(wildcards):
+    """What check_images reads for one set: what its cache reads (the images, and for seg_train the masks)."""
+    files = dict(images=DATA.image_paths(wildcards.set))
+    if wildcards.set == "seg_train":
+        files["masks"] = DATA.mask_paths(wildcards.set)
+    return files
+
+
+def ground_truth_inputs(wildcards):
+    """What check_ground_truth reads for validation or test: the images, and the masks and labels present."""
+    files = dict(images=DATA.image_paths(wildcards.set))
+    if DATA.has_ground_truth(wildcards.set, "masks"):
+        files["masks"] = DATA.mask_paths(wildcards.set)
+    if DATA.has_ground_truth(wildcards.set, "labels"):
+        files["labels"] = DATA.labels_csv(wildcards.set)
+    return files
+
+
+def checked_ground_truth():
+    """The ground-truth checks of validation and test, for the sets that have ground truth."""
+    sets = [s for s in ("validation", "test") if any(DATA.has_ground_truth(s, k) for k in ("masks", "labels"))]
+    return expand("results/checks/{set}_ground_truth.json", set=sets)
 
 
 def task3_images(wildcards):
@@ -75,6 +129,7 @@ def all_outputs(wildcards):
         *expand("results/predictions/{set}.csv", set=SETS),
         *expand("results/metrics/segmentation_{set}.json", set=ground_truth_sets("masks")),
         *expand("results/metrics/classification_{set}.json", set=ground_truth_sets("labels")),
+        *checked_ground_truth(),
         # predictions on the user's own image folders (config `predict`, predict.smk); none by default
         *expand("results/predict/{name}/predictions.csv", name=list(config.get("predict") or {})),
         *report_outputs(),  # figures and tables for `snakemake --report` (report.smk)

@@ -1,4 +1,8 @@
-# Inputs: the generated demo data (when configured) and resize-to-cache, one job per image set.
+# Inputs: the generated demo data (when configured), input checks and resize-to-cache, one job per image set.
+# The checks are cheap jobs that run first (priority) and that the stages wait for, so a bad file fails in
+# seconds, not after training. Each check reads only what its dependants read, so that a change to one set's
+# files reruns only that set's jobs: the ground truth of validation and test (used only for scoring) has a
+# check of its own, which `all` asks for but no prediction waits for.
 
 
 if DEMO:
@@ -23,8 +27,75 @@ if DEMO:
             "../scripts/demo_data.py"
 
 
+rule check_images:
+    input:
+        unpack(check_inputs),
+    output:
+        "results/checks/{set}.json",
+    wildcard_constraints:
+        set="seg_train|" + "|".join(SETS),
+    priority: 50  # before the stages, so that a bad file stops the run early
+    log:
+        f"{LOGS}/checks/{{set}}.log",
+    benchmark:
+        f"{BENCH}/checks/{{set}}.tsv"
+    threads: config["resize"]["threads"]
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/check_images.py"
+
+
+rule check_labels:
+    input:
+        images=lambda w: DATA.image_paths("train"),
+        labels=lambda w: DATA.labels_csv("train"),
+        groupings=lambda w: DATA.groupings_csv(),
+    output:
+        "results/checks/labels.json",
+    priority: 60  # the cheapest check, and the one every training job waits for
+    log:
+        f"{LOGS}/checks/labels.log",
+    benchmark:
+        f"{BENCH}/checks/labels.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/check_labels.py"
+
+
+rule check_ground_truth:
+    input:
+        unpack(ground_truth_inputs),
+    output:
+        "results/checks/{set}_ground_truth.json",
+    wildcard_constraints:
+        set="validation|test",
+    priority: 50
+    log:
+        f"{LOGS}/checks/{{set}}_ground_truth.log",
+    benchmark:
+        f"{BENCH}/checks/{{set}}_ground_truth.tsv"
+    threads: config["resize"]["threads"]
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/check_ground_truth.py"
+
+
 rule cache_segmentation_training:
     input:
+        checked="results/checks/seg_train.json",
         images=lambda w: DATA.image_paths("seg_train"),
         masks=lambda w: DATA.mask_paths("seg_train"),
     output:
@@ -49,6 +120,7 @@ rule cache_segmentation_training:
 
 rule cache_task3_set:
     input:
+        checked="results/checks/{set}.json",
         images=task3_images,
     output:
         images="results/cache/{set}/images.npy",

@@ -1,0 +1,15 @@
+"""Check the ground truth of validation or test (masks and labels, where present) against its images."""
+
+from lesionflow import provenance
+from lesionflow.jobs import job
+from lesionflow.validation import check_ground_truth
+
+with job(f"check_ground_truth {snakemake.wildcards.set}", snakemake.log[0], snakemake.threads):
+    inputs = snakemake.input
+    summary = check_ground_truth(
+        inputs.images,
+        mask_paths=list(inputs.masks) if "masks" in inputs.keys() else None,
+        labels_csv=inputs.labels if "labels" in inputs.keys() else None,
+        threads=snakemake.threads,
+    )
+    provenance.write_json(snakemake.output[0], {"set": snakemake.wildcards.set, **summary})

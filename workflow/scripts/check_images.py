@@ -1,0 +1,10 @@
+"""Check what one image set's cache reads: every image decodes, and the masks of seg_train."""
+
+from lesionflow import provenance
+from lesionflow.jobs import job
+from lesionflow.validation import check_images
+
+with job(f"check_images {snakemake.wildcards.set}", snakemake.log[0], snakemake.threads):
+    masks = list(snakemake.input.masks) if "masks" in snakemake.input.keys() else None
+    summary = check_images(snakemake.input.images, masks, threads=snakemake.threads)
+    provenance.write_json(snakemake.output[0], {"set": snakemake.wildcards.set, **summary})
