@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from .errors import InputError
 
@@ -21,11 +21,13 @@ def _now() -> str:
 
 
 @contextmanager
-def job(name: str, log_path: str | Path | None = None, threads: int | None = None) -> Iterator[logging.Logger]:
+def job(name: str, log_path: str | Path | None = None, threads: int | None = None,
+        outputs: Iterable[str | Path] = ()) -> Iterator[logging.Logger]:
     """Context for a job script.
 
     Logging (and the stdout and stderr of libraries such as Keras and tqdm) goes to ``log_path``; the first line
-    records the start time, the last a one-line summary with the elapsed time. An :class:`InputError`
+    records the start time, the last a one-line summary: the elapsed time and what the job wrote
+    (``outputs``, e.g. ``snakemake.output``; a folder is counted in files). An :class:`InputError`
     ends the process with exit status 1 and its message as the last line of the log and of stderr.
     """
     stream = sys.stderr
@@ -51,4 +53,15 @@ def job(name: str, log_path: str | Path | None = None, threads: int | None = Non
         log.error("job %s failed: %s", name, exc)
         print(f"ERROR: {exc}", file=console, flush=True)
         sys.exit(1)
-    log.info("job %s finished at %s in %.1f s", name, _now(), time.perf_counter() - start)
+    log.info("job %s finished at %s in %.1f s%s", name, _now(), time.perf_counter() - start, _wrote(outputs))
+
+
+def _wrote(outputs: Iterable[str | Path]) -> str:
+    """``: wrote a (1.2 MB), b/ (35 files)`` for the outputs that exist, or nothing."""
+    parts = []
+    for out in map(Path, outputs):
+        if out.is_dir():
+            parts.append(f"{out}/ ({sum(1 for p in out.iterdir() if p.is_file())} files)")
+        elif out.is_file():
+            parts.append(f"{out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return f": wrote {', '.join(parts)}" if parts else ""

@@ -4,7 +4,7 @@ from lesionflow import provenance
 from lesionflow.jobs import job
 from lesionflow.validation import check_images
 
-with job(f"check_images {snakemake.wildcards.set}", snakemake.log[0], snakemake.threads):
+with job(f"check_images {snakemake.wildcards.set}", snakemake.log[0], snakemake.threads, outputs=snakemake.output):
     masks = list(snakemake.input.masks) if "masks" in snakemake.input.keys() else None
     summary = check_images(snakemake.input.images, masks, threads=snakemake.threads)
     provenance.write_json(snakemake.output[0], {"set": snakemake.wildcards.set, **summary})

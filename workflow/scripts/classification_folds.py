@@ -6,7 +6,7 @@ from lesionflow.folds import grouped_stratified_kfold
 from lesionflow.jobs import job
 from lesionflow.labels import class_indices, read_groupings, read_ground_truth
 
-with job("classification_folds", snakemake.log[0]) as log:
+with job("classification_folds", snakemake.log[0], outputs=snakemake.output) as log:
     ids = pd.read_csv(snakemake.input.index, dtype={"image": str})["image"].tolist()
     truth = read_ground_truth(snakemake.input.labels, ids)
     groups = read_groupings(snakemake.input.groupings, ids)

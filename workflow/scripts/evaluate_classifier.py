@@ -9,7 +9,7 @@ from lesionflow.labels import read_ground_truth
 from lesionflow.models import load_model
 
 out = snakemake.output
-with job("evaluate_classifier", snakemake.log[0], snakemake.threads) as log:
+with job("evaluate_classifier", snakemake.log[0], snakemake.threads, outputs=snakemake.output) as log:
     device.configure(snakemake.threads, 0)
     images, index = snakemake.input.cache
     cache = load_cache(images, index)

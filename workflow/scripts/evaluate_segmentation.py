@@ -7,7 +7,7 @@ from lesionflow.jobs import job
 from lesionflow.models import load_model
 from lesionflow.segmentation import evaluate_folds, summarise_folds
 
-with job("evaluate_segmentation", snakemake.log[0], snakemake.threads) as log:
+with job("evaluate_segmentation", snakemake.log[0], snakemake.threads, outputs=snakemake.output) as log:
     device.configure(snakemake.threads, 0)
     images, masks, index = snakemake.input.cache
     cache = load_cache(images, index, masks)

@@ -6,7 +6,7 @@ from pathlib import Path
 from lesionflow.fetch import fetch_archives
 from lesionflow.jobs import job
 
-with job("fetch_isic2018", snakemake.log[0]) as log:
+with job("fetch_isic2018", snakemake.log[0], outputs=snakemake.output) as log:
     records = fetch_archives(
         snakemake.params.archives,
         data_dir=snakemake.params.data_dir,

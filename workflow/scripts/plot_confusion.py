@@ -7,7 +7,7 @@ from lesionflow.metrics import OFFICIAL_ZERO_WEIGHT_IMAGES, classification_score
 from lesionflow.plots import confusion_matrix_figure, read_probabilities, roc_figure, save_figure
 
 params = snakemake.params
-with job(f"plot_confusion {snakemake.wildcards.source}", snakemake.log[0]) as log:
+with job(f"plot_confusion {snakemake.wildcards.source}", snakemake.log[0], outputs=snakemake.output) as log:
     prob = read_probabilities(snakemake.input.predictions, isic.CLASSES)
     truth = read_ground_truth(snakemake.input.labels, prob.index)
     scores = classification_scores(truth, prob, official_exclusions=params.official_exclusions)

@@ -4,7 +4,7 @@ from lesionflow.jobs import job
 from lesionflow.metrics import JACCARD_THRESHOLD
 from lesionflow.plots import jaccard_histogram_figure, read_per_image_scores, save_figure
 
-with job("plot_jaccard_histogram", snakemake.log[0]):
+with job("plot_jaccard_histogram", snakemake.log[0], outputs=snakemake.output):
     scores = {"held-out folds": read_per_image_scores(snakemake.input.folds)}
     scores.update({f"set {name}": read_per_image_scores(path)
                    for name, path in zip(snakemake.params.sets, snakemake.input.sets)})

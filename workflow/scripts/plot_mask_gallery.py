@@ -8,7 +8,7 @@ from lesionflow.plots import gallery_figure, load_case, pick_cases, read_per_ima
 
 image_set = snakemake.wildcards.set
 per_row, side = snakemake.params.per_row, snakemake.params.max_side
-with job(f"plot_mask_gallery {image_set}", snakemake.log[0]) as log:
+with job(f"plot_mask_gallery {image_set}", snakemake.log[0], outputs=snakemake.output) as log:
     images = {Path(p).stem: p for p in snakemake.input.images}
     predicted = Path(snakemake.input.masks)
     if "scores" in snakemake.input.keys():

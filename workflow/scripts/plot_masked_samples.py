@@ -6,7 +6,7 @@ from lesionflow.jobs import job
 from lesionflow.labels import read_ground_truth
 from lesionflow.plots import class_samples_figure, load_thumbnail, samples_per_class, save_figure
 
-with job("plot_masked_samples", snakemake.log[0]):
+with job("plot_masked_samples", snakemake.log[0], outputs=snakemake.output):
     crops = Path(snakemake.input.crops)
     truth = read_ground_truth(snakemake.input.labels, sorted(p.stem for p in crops.glob("ISIC_*.png")))
     chosen = samples_per_class(truth, snakemake.params.per_class)

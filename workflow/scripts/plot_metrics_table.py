@@ -4,7 +4,7 @@ from lesionflow.jobs import job
 from lesionflow.plots import metrics_table, read_metrics, write_table
 
 stage = snakemake.wildcards.stage
-with job(f"metrics_table {stage}", snakemake.log[0]) as log:
+with job(f"metrics_table {stage}", snakemake.log[0], outputs=snakemake.output) as log:
     sets = {name: read_metrics(path, stage, "set") for name, path in zip(snakemake.params.sets, snakemake.input.sets)}
     table = metrics_table(stage, read_metrics(snakemake.input.folds, stage, "folds"), sets)
     write_table(table, snakemake.output.table, snakemake.output.html, f"{stage.capitalize()} scores",

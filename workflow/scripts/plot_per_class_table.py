@@ -4,7 +4,7 @@ from lesionflow import isic
 from lesionflow.jobs import job
 from lesionflow.plots import per_class_tables, read_metrics, write_table
 
-with job("per_class_table", snakemake.log[0]) as log:
+with job("per_class_table", snakemake.log[0], outputs=snakemake.output) as log:
     sources = {"held-out folds": read_metrics(snakemake.input.folds, "classification", "folds")["all_folds"]}
     sources.update({f"set {name}": read_metrics(path, "classification", "set")
                     for name, path in zip(snakemake.params.sets, snakemake.input.sets)})

@@ -3,7 +3,7 @@
 from lesionflow.jobs import job
 from lesionflow.plots import provenance_table, read_provenance, write_table
 
-with job(f"provenance_table {snakemake.wildcards.stage}", snakemake.log[0]) as log:
+with job(f"provenance_table {snakemake.wildcards.stage}", snakemake.log[0], outputs=snakemake.output) as log:
     records = {name: read_provenance(path) for name, path in zip(snakemake.params.names, snakemake.input)}
     table = provenance_table(records)
     write_table(table, snakemake.output.table, snakemake.output.html, snakemake.params.title, index=True)

@@ -8,7 +8,8 @@ from lesionflow.segmentation import ensemble_probabilities
 from lesionflow.userimages import write_masks
 
 params = snakemake.params
-with job(f"predict_folder_masks {snakemake.wildcards.name}", snakemake.log[0], snakemake.threads) as log:
+with job(f"predict_folder_masks {snakemake.wildcards.name}", snakemake.log[0], snakemake.threads,
+         outputs=snakemake.output) as log:
     device.configure(snakemake.threads, 0)
     cache = load_cache(snakemake.input.images, snakemake.input.index)
     models = [load_model(p, params.image_size) for p in snakemake.input.models]

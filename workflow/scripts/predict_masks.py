@@ -6,7 +6,8 @@ from lesionflow.jobs import job
 from lesionflow.models import load_model
 from lesionflow.segmentation import ensemble_probabilities, write_masks
 
-with job(f"predict_masks {snakemake.wildcards.set}", snakemake.log[0], snakemake.threads) as log:
+with job(f"predict_masks {snakemake.wildcards.set}", snakemake.log[0], snakemake.threads,
+         outputs=snakemake.output) as log:
     device.configure(snakemake.threads, 0)
     cache = load_cache(snakemake.input.images, snakemake.input.index)
     models = [load_model(p, snakemake.params.image_size) for p in snakemake.input.models]

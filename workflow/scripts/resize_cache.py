@@ -5,7 +5,8 @@ from pathlib import Path
 from lesionflow.cache import build_cache
 from lesionflow.jobs import job
 
-with job(f"resize {Path(snakemake.output.images).parent.name}", snakemake.log[0], snakemake.threads):
+with job(f"resize {Path(snakemake.output.images).parent.name}", snakemake.log[0], snakemake.threads,
+         outputs=snakemake.output):
     images = list(snakemake.input.images)
     masks = list(snakemake.input.masks) if "masks" in snakemake.input.keys() else None
     build_cache(

@@ -6,7 +6,7 @@ from lesionflow import provenance
 from lesionflow.jobs import job
 from lesionflow.metrics import score_mask_folders, summarise_segmentation
 
-with job(f"score_masks {snakemake.wildcards.set}", snakemake.log[0]) as log:
+with job(f"score_masks {snakemake.wildcards.set}", snakemake.log[0], outputs=snakemake.output) as log:
     truth_dir = Path(snakemake.input.truth[0]).parent
     per_image = score_mask_folders(truth_dir, snakemake.input.predicted)
     per_image.to_csv(snakemake.output.per_image)

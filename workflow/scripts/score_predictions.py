@@ -7,7 +7,7 @@ from lesionflow.jobs import job
 from lesionflow.labels import read_ground_truth
 from lesionflow.metrics import classification_scores
 
-with job(f"score_predictions {snakemake.wildcards.set}", snakemake.log[0]) as log:
+with job(f"score_predictions {snakemake.wildcards.set}", snakemake.log[0], outputs=snakemake.output) as log:
     prediction = pd.read_csv(snakemake.input.predictions, dtype={"image": str}).set_index("image")
     truth = read_ground_truth(snakemake.input.labels, prediction.index)
     scores = classification_scores(truth, prediction)

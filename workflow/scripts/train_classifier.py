@@ -12,7 +12,7 @@ from lesionflow.labels import read_ground_truth
 out = snakemake.output
 settings = dict(snakemake.params.settings)
 fold = int(snakemake.wildcards.fold)
-with job(f"train_classifier fold {fold}", snakemake.log[0], snakemake.threads):
+with job(f"train_classifier fold {fold}", snakemake.log[0], snakemake.threads, outputs=snakemake.output):
     used = device.configure(snakemake.threads, settings["seed"] + fold)
     images, index = snakemake.input.cache
     cache = load_cache(images, index)

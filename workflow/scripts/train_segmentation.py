@@ -11,7 +11,7 @@ from lesionflow.segmentation import train_fold
 out = snakemake.output
 settings = dict(snakemake.params.settings)
 fold = int(snakemake.wildcards.fold)
-with job(f"train_segmentation fold {fold}", snakemake.log[0], snakemake.threads):
+with job(f"train_segmentation fold {fold}", snakemake.log[0], snakemake.threads, outputs=snakemake.output):
     used = device.configure(snakemake.threads, settings["seed"] + fold)
     images, masks, index = snakemake.input.cache
     cache = load_cache(images, index, masks)
