@@ -57,7 +57,8 @@ def test_single_target_plans_segmentation_and_the_test_set_only(tmp_path):
     jobs = planned_jobs(copy_checkout(tmp_path), "--", "results/masks/test")
     assert {"train_segmentation", "predict_masks", "cache_task3_set"} <= rules(jobs)
     assert not rules(jobs) & (CLASSIFIER_RULES | {"mask_images", "evaluate_segmentation"})
-    assert {j.wildcards["set"] for j in jobs if "set" in j.wildcards} == {"test"}
+    # the Task 1 training set (seg_train) and, of the Task 3 sets, only test
+    assert {j.wildcards["set"] for j in jobs if "set" in j.wildcards} == {"seg_train", "test"}
     assert sum(j.rule == "train_segmentation" for j in jobs) == 2
 
 
