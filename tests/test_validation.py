@@ -297,3 +297,23 @@ def test_changed_test_image_reruns_only_test_set_checks_and_jobs(demo_run, tmp_p
     assert {"check_images", "check_ground_truth", "cache_task3_set", "predict_masks"} <= _rules(jobs)
     assert not _rules(jobs) & {"check_labels", "train_segmentation", "train_classifier", "classification_folds"}
     assert {j.wildcards["set"] for j in jobs if "set" in j.wildcards} == {"test"}
+
+
+@pytest.mark.workflow
+def test_segmentation_alone_needs_no_task3_training_data(tmp_path):
+    """Without Task 3 training labels, `results/masks/test` plans (no labels check); with them, it waits for it."""
+    workdir = copy_checkout(tmp_path / "checkout")
+    data = workdir / "data/seg-only"
+    write_set(data / FOLDERS["seg_train_images"], masks=data / FOLDERS["seg_train_masks"])
+    write_set(data / FOLDERS["test_images"], ids=[f"ISIC_{i:07d}" for i in range(100, 103)])
+    (workdir / "case.yaml").write_text(yaml.safe_dump({"data_dir": "data/seg-only", "demo": {"generate": False}}))
+    args = ("--configfile", ".test/config.yaml", "case.yaml", "--", "results/masks/test")
+    jobs = planned_jobs(workdir, *args, config=None)
+    assert {"check_images", "train_segmentation", "predict_masks"} <= _rules(jobs)
+    assert "check_labels" not in _rules(jobs)
+    write_set(data / FOLDERS["train_images"], ids=IDS[:2])
+    (data / FOLDERS["train_labels"]).mkdir()
+    write_labels(data / FOLDERS["train_labels"] / "ISIC2018_Task3_Training_GroundTruth.csv", IDS[:2])
+    write_groupings(data / FOLDERS["train_labels"] / "ISIC2018_Task3_Training_LesionGroupings.csv",
+                    [(i, "HAM_1") for i in IDS[:2]])
+    assert "check_labels" in _rules(planned_jobs(workdir, *args, config=None))

@@ -87,6 +87,12 @@ def check_inputs(wildcards):
     return files
 
 
+def labels_check(wildcards=None):
+    """The training-labels check, for segmentation training to wait for; none when data_dir holds no Task 3
+    training labels, so that segmentation alone (e.g. `snakemake results/masks/test`) runs without them."""
+    return "results/checks/labels.json" if DATA.has_ground_truth("train", "labels") else []
+
+
 def ground_truth_inputs(wildcards):
     """What check_ground_truth reads for validation or test: the images, and the masks and labels present."""
     files = dict(images=DATA.image_paths(wildcards.set))

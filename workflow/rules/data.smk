@@ -56,7 +56,7 @@ rule check_labels:
         groupings=lambda w: DATA.groupings_csv(),
     output:
         "results/checks/labels.json",
-    priority: 60  # the cheapest check, and the one every training job waits for
+    priority: 60  # the cheapest check, and the one the training jobs wait for
     log:
         f"{LOGS}/checks/labels.log",
     benchmark:

@@ -28,7 +28,7 @@ rule segmentation_folds:
 rule train_segmentation:
     input:
         cache=SEG_CACHE,
-        labels_checked="results/checks/labels.json",  # a bad label CSV fails before training starts
+        labels_checked=labels_check,  # a bad label CSV fails before training starts
         folds="results/segmentation/folds.csv",
     output:
         model="results/segmentation/fold_{fold}/model.keras",
