@@ -156,6 +156,7 @@ def _restore(model: keras.Model, work: Path, wanted: str) -> dict | None:
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         model.load_weights(work / state["backup"])
+        _write_history(work / HISTORY, state["history"])  # a kill may have come between commit and view
     _remove_unnamed(work, state)
     return state
 
