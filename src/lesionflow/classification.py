@@ -35,8 +35,12 @@ def class_weights(labels: np.ndarray, scheme: str, n_classes: int = len(isic.CLA
 
 
 def train_fold(cache: Cache, truth: pd.DataFrame, folds: np.ndarray, fold: int, settings: dict,
-               work_dir: str | Path, model_out: str | Path, history_out: str | Path) -> pd.DataFrame:
-    """Train the classifier of ``fold`` on the masked-image cache (rows aligned with ``truth``)."""
+               work_dir: str | Path, model_out: str | Path, history_out: str | Path,
+               data_key: str = "") -> pd.DataFrame:
+    """Train the classifier of ``fold`` on the masked-image cache (rows aligned with ``truth``).
+
+    ``data_key`` (a fingerprint of the input files) keeps a killed job from resuming on other data.
+    """
     onehot = truth.to_numpy(dtype=np.float32)
     labels = onehot.argmax(axis=1)
     train_idx = np.flatnonzero(folds != fold)
@@ -58,7 +62,7 @@ def train_fold(cache: Cache, truth: pd.DataFrame, folds: np.ndarray, fold: int, 
     weights = class_weights(labels[train_idx], settings.get("class_weights", "balanced"))
     log.info("class weights: %s", {isic.CLASSES[k]: round(v, 3) for k, v in weights.items()})
     return fit(model, train, val, Schedule.from_settings(settings), work_dir, model_out, history_out,
-               class_weight=weights)
+               class_weight=weights, key=data_key)
 
 
 def predict_probabilities(models: Sequence[keras.Model], images: np.ndarray, tta: bool,

@@ -27,8 +27,11 @@ _EPS = 1e-6
 
 
 def train_fold(cache: Cache, folds: np.ndarray, fold: int, settings: dict, work_dir: str | Path,
-               model_out: str | Path, history_out: str | Path) -> pd.DataFrame:
-    """Train the U-Net of ``fold`` on the other folds of ``cache`` (images + masks)."""
+               model_out: str | Path, history_out: str | Path, data_key: str = "") -> pd.DataFrame:
+    """Train the U-Net of ``fold`` on the other folds of ``cache`` (images + masks).
+
+    ``data_key`` (a fingerprint of the input files) keeps a killed job from resuming on other data.
+    """
     train_idx = np.flatnonzero(folds != fold)
     val_idx = np.flatnonzero(folds == fold)
     log.info("fold %d: %d training, %d validation images", fold, len(train_idx), len(val_idx))
@@ -42,7 +45,8 @@ def train_fold(cache: Cache, folds: np.ndarray, fold: int, settings: dict, work_
     model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]),
                   loss=SEGMENTATION_LOSSES[settings.get("loss", "bce")](),
                   metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="jaccard")])
-    return fit(model, train, val, Schedule.from_settings(settings), work_dir, model_out, history_out)
+    return fit(model, train, val, Schedule.from_settings(settings), work_dir, model_out, history_out,
+               key=data_key)
 
 
 def predict_logits(model: keras.Model, images: np.ndarray, tta: bool, batch_size: int = 32) -> np.ndarray:

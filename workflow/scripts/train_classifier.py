@@ -18,8 +18,8 @@ with job(f"train_classifier fold {fold}", snakemake.log[0], snakemake.threads, o
     cache = load_cache(images, index)
     truth = read_ground_truth(snakemake.input.labels, cache.ids)
     folds = read_folds(snakemake.input.folds, cache.ids)
+    inputs = [*snakemake.input.cache, snakemake.input.labels, snakemake.input.folds]
     history = train_fold(cache, truth, folds, fold, settings, Path(out.model).parent / "work", out.model,
-                         out.history)
-    provenance.write_json(out.provenance, provenance.record(
-        settings, [*snakemake.input.cache, snakemake.input.labels, snakemake.input.folds], used, fold=fold,
-        epochs_run=len(history)))
+                         out.history, data_key=provenance.fingerprint(inputs))
+    provenance.write_json(out.provenance, provenance.record(settings, inputs, used, fold=fold,
+                                                            epochs_run=len(history)))

@@ -16,6 +16,8 @@ with job(f"train_segmentation fold {fold}", snakemake.log[0], snakemake.threads,
     images, masks, index = snakemake.input.cache
     cache = load_cache(images, index, masks)
     folds = read_folds(snakemake.input.folds, cache.ids)
-    history = train_fold(cache, folds, fold, settings, Path(out.model).parent / "work", out.model, out.history)
-    provenance.write_json(out.provenance, provenance.record(
-        settings, [*snakemake.input.cache, snakemake.input.folds], used, fold=fold, epochs_run=len(history)))
+    inputs = [*snakemake.input.cache, snakemake.input.folds]
+    history = train_fold(cache, folds, fold, settings, Path(out.model).parent / "work", out.model, out.history,
+                         data_key=provenance.fingerprint(inputs))
+    provenance.write_json(out.provenance, provenance.record(settings, inputs, used, fold=fold,
+                                                            epochs_run=len(history)))
