@@ -122,8 +122,11 @@ def cls_models(wildcards=None):
 
 
 def ground_truth_sets(kind):
-    """Task 3 sets whose ground truth ('masks' or 'labels') is in data_dir (the demo writes test's)."""
-    return [s for s in SETS if DATA.has_ground_truth(s, kind)]
+    """Held-out Task 3 sets (validation, test) whose ground truth ('masks' or 'labels') is in data_dir.
+
+    The demo writes the test set's; the training set is scored per held-out fold by the evaluate rules.
+    """
+    return [s for s in SETS if s != "train" and DATA.has_ground_truth(s, kind)]
 
 
 def all_outputs(wildcards):
