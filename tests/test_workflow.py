@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from lesionflow.isic import CLASSES
+from lesionflow.isic import CLASSES, FOLDERS
 from workflow_run import copy_checkout, copy_run, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -67,7 +68,7 @@ def test_single_target_plans_segmentation_and_the_test_set_only(tmp_path):
 
 def test_masks_are_official_task1_pngs_at_each_images_size(demo_run):
     for image_set in ("train", "validation", "test"):
-        folder = next((demo_run / DATA).glob(f"ISIC2018_Task3_{image_set.capitalize()}_Input"))
+        folder = demo_run / DATA / FOLDERS[f"{image_set}_images"]
         images = sorted(folder.glob("ISIC_*.jpg"))
         masks = sorted((demo_run / "results/masks" / image_set).iterdir())
         assert [m.name for m in masks] == [f"{p.stem}_segmentation.png" for p in images]
@@ -146,26 +147,36 @@ def test_network_jobs_log_the_device_they_used(demo_run):
 # ------------------------------------------------------------------ minimal reruns (dry runs of the finished run)
 
 
+def planned_with(run: Path, tmp_path: Path, overrides: str) -> list:
+    """The plan after changing settings: ``overrides`` (YAML) merged over the test config."""
+    extra = tmp_path / "overrides.yaml"
+    extra.write_text(textwrap.dedent(overrides))
+    return planned_jobs(run, "--configfile", ".test/config.yaml", str(extra), config=None)
+
+
 def test_up_to_date_run_plans_nothing(demo_run):
     assert planned_jobs(demo_run) == []
 
 
-def test_threads_and_resources_changes_rerun_nothing(demo_run):
-    assert planned_jobs(demo_run, "--config", "classification={resources: {threads: 2, mem_mb: 9000}}",
-                        "segmentation={resources: {threads: 2, runtime: 99}}", "resize={threads: 1}") == []
+def test_threads_and_resources_changes_rerun_nothing(demo_run, tmp_path):
+    assert planned_with(demo_run, tmp_path, """
+        classification: {resources: {threads: 2, mem_mb: 9000}}
+        segmentation: {resources: {threads: 2, runtime: 99}}
+        resize: {threads: 1}
+    """) == []
 
 
-def test_classifier_setting_reruns_only_classification(demo_run):
-    jobs = planned_jobs(demo_run, "--config", "classification={training: {learning_rate: 0.001}}")
+def test_classifier_setting_reruns_only_classification(demo_run, tmp_path):
+    jobs = planned_with(demo_run, tmp_path, "classification: {training: {learning_rate: 0.001}}")
     assert sum(j.rule == "train_classifier" for j in jobs) == 2
     assert not rules(jobs) & (CACHE_RULES | SEGMENTATION_RULES | {"mask_images", "classification_folds"})
 
 
-def test_segmentation_setting_reruns_segmentation_and_after_but_not_caches(demo_run):
-    jobs = planned_jobs(demo_run, "--config", "segmentation={postprocess: {sigma: 2.0}}")
+def test_segmentation_setting_reruns_segmentation_and_after_but_not_caches(demo_run, tmp_path):
+    jobs = planned_with(demo_run, tmp_path, "segmentation: {postprocess: {sigma: 2.0}}")
     assert {"evaluate_segmentation", "predict_masks", "mask_images", "train_classifier"} <= rules(jobs)
     assert "train_segmentation" not in rules(jobs)  # post-processing does not retrain
-    jobs = planned_jobs(demo_run, "--config", "segmentation={training: {epochs: 5}}")
+    jobs = planned_with(demo_run, tmp_path, "segmentation: {training: {epochs: 5}}")
     assert sum(j.rule == "train_segmentation" for j in jobs) == 2
     assert not rules(jobs) & CACHE_RULES
 
