@@ -1,13 +1,16 @@
 # Config validation, paths and input functions shared by every stage.
 
+import os
+import re
 import sys
+from functools import cache
 from pathlib import Path
 
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # use the package from this checkout
 
-from lesionflow import isic, layout  # noqa: E402
+from lesionflow import isic, layout, userimages  # noqa: E402
 from lesionflow.config import check_config  # noqa: E402
 from lesionflow.errors import InputError  # noqa: E402
 
@@ -62,7 +65,7 @@ wildcard_constraints:
 
 
 def gpu_resources(stage):
-    """Resources of a rule that runs a network: one GPU plus memory and run time from the config."""
+    """What a network job asks for: one GPU, plus memory and run time from the config."""
     res = config[stage]["resources"]
     return dict(gpu=1, mem_mb=res["mem_mb"], runtime=res["runtime"])
 
@@ -127,6 +130,78 @@ def ground_truth_sets(kind):
     The demo writes the test set's; the training set is scored per held-out fold by the evaluate rules.
     """
     return [s for s in SETS if s != "train" and DATA.has_ground_truth(s, kind)]
+
+
+# ------------------------------------------------------------------ the report (report.smk)
+
+REPORT = "results/report"
+STAGE_FOLDS = {"segmentation": SEG_FOLDS, "classification": CLS_FOLDS}
+# Ground truth that scores each stage on a Task 3 set: masks for segmentation, labels for classification.
+STAGE_TRUTH = {"segmentation": "masks", "classification": "labels"}
+
+
+def scored_sets(stage):
+    """Task 3 sets scored against their ground truth by ``stage``."""
+    return ground_truth_sets(STAGE_TRUTH[stage])
+
+
+def report_outputs(wildcards=None):
+    """Every figure and table of the report."""
+    outputs = []
+    for stage, folds in STAGE_FOLDS.items():
+        outputs += expand(f"{REPORT}/{stage}/{stage}_training_curves_fold_{{fold}}.png", fold=folds)
+        outputs += [f"{REPORT}/{stage}/{stage}_scores.html", f"{REPORT}/provenance/{stage}_provenance.html"]
+    outputs += [
+        f"{REPORT}/segmentation/jaccard_histogram.png",
+        *expand(f"{REPORT}/segmentation/mask_gallery_{{set}}.png", set=SETS),
+        f"{REPORT}/classification/classification_per_class.html",
+        f"{REPORT}/classification/masked_samples.png",
+        *expand(f"{REPORT}/classification/{{kind}}_{{source}}.png", kind=["confusion", "roc"],
+                source=["folds", *scored_sets("classification")]),
+    ]
+    return outputs
+
+
+def _stage_category(wildcards):
+    return wildcards.stage.capitalize()
+
+
+def gallery_inputs(wildcards):
+    """The set's images and predicted masks; its ground-truth masks and their scores where it has them."""
+    inputs = dict(images=task3_images(wildcards), masks=f"results/masks/{wildcards.set}")
+    if wildcards.set in scored_sets("segmentation"):
+        inputs.update(truth=[str(p) for p in DATA.mask_paths(wildcards.set)],
+                      scores=f"results/segmentation/scores_{wildcards.set}.csv")
+    return inputs
+
+
+def confusion_inputs(wildcards):
+    """Held-out fold predictions with the training labels, or a set's submission CSV with its labels."""
+    if wildcards.source == "folds":
+        return dict(predictions="results/classification/evaluation_predictions.csv",
+                    labels=DATA.labels_csv("train"))
+    return dict(predictions=f"results/predictions/{wildcards.source}.csv", labels=DATA.labels_csv(wildcards.source))
+
+
+# ------------------------------------------------------------------ predicting on folders (predict.smk)
+
+PREDICT = config.get("predict") or {}
+# Only configured names are targets; with none configured the pattern matches nothing.
+PREDICT_NAME = "|".join(re.escape(name) for name in PREDICT) or "(?!)"
+
+
+@cache
+def predict_listing(name):
+    """The image files of the folder configured as predict.NAME; a missing or empty folder ends planning."""
+    try:
+        return userimages.list_images(PREDICT[name], f"predict.{name}")
+    except InputError as exc:
+        stop(exc)  # common.smk: one line naming the key and the folder
+
+
+def predict_images(wildcards):
+    """The folder's image files, as inputs: adding, removing or touching one reruns only this set."""
+    return predict_listing(wildcards.name).watchable_paths()
 
 
 def all_outputs(wildcards):

@@ -11,7 +11,7 @@ if DEMO:
         output:
             DATA.demo_files(),
         params:
-            data_dir=str(DATA_DIR),
+            data_dir=lambda w, output: os.path.commonpath(output),
             demo=config["demo"],
         log:
             f"{LOGS}/demo_data.log",

@@ -6,6 +6,8 @@
 # marker: the data folders are not declared outputs, so Snakemake never deletes them when a fetch fails,
 # and folders already in data_dir are kept and skipped.
 
+import os
+
 _FETCH = config.get("fetch") or {}
 
 
@@ -13,7 +15,7 @@ rule fetch_isic2018:
     output:
         f"{config['data_dir']}/.fetched",
     params:
-        data_dir=config["data_dir"],
+        data_dir=lambda w, output: os.path.dirname(output[0]),
         download_dir=_FETCH.get("download_dir", "data/downloads"),
         keep_archives=_FETCH.get("keep_archives", False),
         archives=_FETCH.get("archives", []),

@@ -2,31 +2,6 @@
 # read and resize, full-size masks, lesion crops, class probabilities. Naming and skip rules:
 # lesionflow.userimages.
 
-import re
-from functools import cache
-
-from lesionflow import userimages  # noqa: E402
-from lesionflow.errors import InputError  # noqa: E402
-
-PREDICT = config.get("predict") or {}
-# Only configured names are targets; with none configured the pattern matches nothing.
-PREDICT_NAME = "|".join(re.escape(name) for name in PREDICT) or "(?!)"
-
-
-@cache
-def predict_listing(name):
-    """The image files of the folder configured as predict.NAME; a missing or empty folder ends planning."""
-    try:
-        return userimages.list_images(PREDICT[name], f"predict.{name}")
-    except InputError as exc:
-        stop(exc)  # common.smk: one line naming the key and the folder
-
-
-def predict_images(wildcards):
-    """The folder's image files, as inputs: adding, removing or touching one reruns only this set."""
-    return predict_listing(wildcards.name).watchable_paths()
-
-
 rule predict_folder_cache:
     input:
         images=predict_images,

@@ -2,38 +2,6 @@
 # matrices, ROC curves and the provenance of every model, each captioned in workflow/report/*.rst and
 # filed under Segmentation, Classification or Provenance. `rule all` builds them (report_outputs()).
 
-REPORT = "results/report"
-STAGE_FOLDS = {"segmentation": SEG_FOLDS, "classification": CLS_FOLDS}
-# Ground truth that scores each stage on a Task 3 set: masks for segmentation, labels for classification.
-STAGE_TRUTH = {"segmentation": "masks", "classification": "labels"}
-
-
-def scored_sets(stage):
-    """Task 3 sets scored against their ground truth by ``stage``."""
-    return ground_truth_sets(STAGE_TRUTH[stage])
-
-
-def report_outputs(wildcards=None):
-    """Every figure and table of the report."""
-    outputs = []
-    for stage, folds in STAGE_FOLDS.items():
-        outputs += expand(f"{REPORT}/{stage}/{stage}_training_curves_fold_{{fold}}.png", fold=folds)
-        outputs += [f"{REPORT}/{stage}/{stage}_scores.html", f"{REPORT}/provenance/{stage}_provenance.html"]
-    outputs += [
-        f"{REPORT}/segmentation/jaccard_histogram.png",
-        *expand(f"{REPORT}/segmentation/mask_gallery_{{set}}.png", set=SETS),
-        f"{REPORT}/classification/classification_per_class.html",
-        f"{REPORT}/classification/masked_samples.png",
-        *expand(f"{REPORT}/classification/{{kind}}_{{source}}.png", kind=["confusion", "roc"],
-                source=["folds", *scored_sets("classification")]),
-    ]
-    return outputs
-
-
-def _stage_category(wildcards):
-    return wildcards.stage.capitalize()
-
-
 rule plot_training_curves:
     input:
         history="results/{stage}/fold_{fold}/history.csv",
@@ -151,15 +119,6 @@ rule plot_jaccard_histogram:
         "../scripts/plot_jaccard_histogram.py"
 
 
-def gallery_inputs(wildcards):
-    """The set's images and predicted masks; its ground-truth masks and their scores where it has them."""
-    inputs = dict(images=task3_images(wildcards), masks=f"results/masks/{wildcards.set}")
-    if wildcards.set in scored_sets("segmentation"):
-        inputs.update(truth=[str(p) for p in DATA.mask_paths(wildcards.set)],
-                      scores=f"results/segmentation/scores_{wildcards.set}.csv")
-    return inputs
-
-
 rule plot_mask_gallery:
     input:
         unpack(gallery_inputs),
@@ -215,14 +174,6 @@ rule plot_masked_samples:
         "../envs/data.yaml"
     script:
         "../scripts/plot_masked_samples.py"
-
-
-def confusion_inputs(wildcards):
-    """Held-out fold predictions with the training labels, or a set's submission CSV with its labels."""
-    if wildcards.source == "folds":
-        return dict(predictions="results/classification/evaluation_predictions.csv",
-                    labels=DATA.labels_csv("train"))
-    return dict(predictions=f"results/predictions/{wildcards.source}.csv", labels=DATA.labels_csv(wildcards.source))
 
 
 rule plot_confusion:
