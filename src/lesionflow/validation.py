@@ -124,6 +124,16 @@ def _summary(image_paths: list[Path], sizes: list[tuple[int, int]], masks: list[
     return summary
 
 
+def _paired(image_paths: Sequence[str | Path], mask_paths: Sequence[str | Path] | None
+            ) -> tuple[list[Path], list[str], Any]:
+    """The images as paths, their ids, and their masks paired by id (None without masks)."""
+    image_paths = [Path(p) for p in image_paths]
+    if not image_paths:
+        raise InputError("no images to check")
+    ids = ids_of(image_paths)
+    return image_paths, ids, None if mask_paths is None else _pair_masks(ids, image_paths, mask_paths)
+
+
 def check_images(image_paths: Sequence[str | Path], mask_paths: Sequence[str | Path] | None = None,
                  threads: int = 1) -> dict[str, Any]:
     """Check what a set's cache reads: every image decodes; with ``mask_paths``, every image's mask.
@@ -132,11 +142,7 @@ def check_images(image_paths: Sequence[str | Path], mask_paths: Sequence[str | P
     smallest and largest image, warnings (files ignored) and what was checked.
     """
     start = time.perf_counter()
-    image_paths = [Path(p) for p in image_paths]
-    if not image_paths:
-        raise InputError("no images to check")
-    ids = ids_of(image_paths)
-    masks = None if mask_paths is None else _pair_masks(ids, image_paths, mask_paths)
+    image_paths, ids, masks = _paired(image_paths, mask_paths)
     sizes = _check_all(image_paths, masks, check_image, threads)
     summary = _summary(image_paths, sizes, masks)
     summary["checked"].insert(1, "every image decodes (JPEG at 1/8 scale)")
@@ -155,11 +161,7 @@ def check_ground_truth(image_paths: Sequence[str | Path], mask_paths: Sequence[s
     labels are well-formed and there is one for each image and an image for each.
     """
     start = time.perf_counter()
-    image_paths = [Path(p) for p in image_paths]
-    if not image_paths:
-        raise InputError("no images to check")
-    ids = ids_of(image_paths)
-    masks = None if mask_paths is None else _pair_masks(ids, image_paths, mask_paths)
+    image_paths, ids, masks = _paired(image_paths, mask_paths)
     sizes = _check_all(image_paths, masks, image_size, threads)
     summary = {**_summary(image_paths, sizes, masks), "labels": None}
     if labels_csv is not None:
