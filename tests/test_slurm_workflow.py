@@ -38,8 +38,10 @@ def test_test_set_masks_through_the_user_profile(slurm_cluster, tmp_path):
 
     jobs = slurm_cluster.jobs(run_id=_run_id(output))
     ran = sorted(job.rule for job in jobs)
-    # every job of the plan ran as a SLURM job (the demo generator, 2 caches, folds, 2 folds, 1 prediction)
-    assert ran == sorted(["demo_data", "cache_segmentation_training", "cache_task3_set", "segmentation_folds",
+    # every job of the plan ran as a SLURM job (the demo generator, 3 input checks, 2 caches, folds,
+    # 2 folds, 1 prediction)
+    assert ran == sorted(["demo_data", "check_images", "check_images", "check_labels",
+                          "cache_segmentation_training", "cache_task3_set", "segmentation_folds",
                           "train_segmentation", "train_segmentation", "predict_masks"]), ran
     assert all(job.state == "COMPLETED" for job in jobs), [(j.rule, j.state) for j in jobs]
     for job in jobs:
