@@ -54,11 +54,15 @@ def versions() -> dict[str, str]:
     return {"python": sys.version.split()[0], "platform": platform.platform(), **found}
 
 
-def record(settings: dict[str, Any], inputs: Iterable[str | Path], device: str, **extra: Any) -> dict[str, Any]:
+def record(settings: dict[str, Any], inputs: Iterable[str | Path], device: str,
+           hashes: tuple[dict[str, str], str] | None = None, **extra: Any) -> dict[str, Any]:
     """The provenance of an output: ``settings``, the SHA-256 of every input file and of all of them
-    together (``data_sha256``, in the order given), package versions and the ``device`` used."""
+    together (``data_sha256``, in the order given), package versions and the ``device`` used.
+
+    ``hashes``: :func:`fingerprints` of ``inputs`` when the caller has them already (files are read once).
+    """
     inputs = [str(p) for p in inputs]
-    each, total = fingerprints(inputs)
+    each, total = hashes if hashes is not None else fingerprints(inputs)
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": settings,

@@ -17,7 +17,8 @@ with job(f"train_segmentation fold {fold}", snakemake.log[0], snakemake.threads,
     cache = load_cache(images, index, masks)
     folds = read_folds(snakemake.input.folds, cache.ids)
     inputs = [*snakemake.input.cache, snakemake.input.folds]
+    hashes = provenance.fingerprints(inputs)  # the resume key and the provenance record
     history = train_fold(cache, folds, fold, settings, Path(out.model).parent / "work", out.model, out.history,
-                         data_key=provenance.fingerprint(inputs))
-    provenance.write_json(out.provenance, provenance.record(settings, inputs, used, fold=fold,
+                         data_key=hashes[1])
+    provenance.write_json(out.provenance, provenance.record(settings, inputs, used, hashes, fold=fold,
                                                             epochs_run=len(history)))
