@@ -1,10 +1,15 @@
-"""TensorFlow device set-up inside a job: threads, seeds, GPU memory growth, and which device is used."""
+"""TensorFlow device set-up inside a job: which GPU it claims, threads, seeds, GPU memory growth."""
 
 from __future__ import annotations
 
 import logging
 import os
 import platform
+import sys
+from typing import Any
+
+from . import gpus
+from .errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -21,30 +26,44 @@ def cpu_model() -> str:
     return platform.processor()
 
 
-def configure(threads: int, seed: int, deterministic: bool = True) -> str:
-    """Pin thread counts and seeds, enable GPU memory growth; return a description of the device used.
+def configure(*, job: str, threads: int, seed: int, config: dict[str, Any], deterministic: bool = True) -> str:
+    """Claim this job's GPU, then start TensorFlow on it: threads, seeds, memory growth. Return a description
+    of the device used.
 
-    The GPU is the one the job was given (``CUDA_VISIBLE_DEVICES`` from SLURM or the user); with none,
-    training runs on the CPU after one warning line. The description names the device, the threads, and
-    whether TensorFlow's deterministic ops were on (same config, same device: same weights).
+    ``config`` is the workflow config (``snakemake.config``, schema defaults filled in): its ``gpus``
+    (which devices jobs may claim), ``gpu_wait_minutes`` and ``require_gpu``. They are read here rather
+    than passed as rule params, so changing them reruns nothing. Call this before anything imports
+    TensorFlow: the claim (:func:`lesionflow.gpus.claim`) sets ``CUDA_VISIBLE_DEVICES`` to the one device
+    the job holds until it exits. With no GPU visible to TensorFlow the job runs on the CPU after one
+    warning line, or, with ``require_gpu``, stops with one line (:class:`InputError`) before it reads
+    anything. The description names the device, the threads, and whether TensorFlow's deterministic ops
+    were on (same config, same device: same weights).
     """
+    if "tensorflow" in sys.modules:
+        raise RuntimeError(f"{job}: TensorFlow was imported before the GPU claim; import it after configure()")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    gpus.claim(job, configured=config["gpus"], wait_minutes=config["gpu_wait_minutes"])
     import keras
     import tensorflow as tf
 
+    visible_gpus = tf.config.list_physical_devices("GPU")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+    if not visible_gpus and config["require_gpu"]:
+        raise InputError(
+            f"{job}: no GPU visible to TensorFlow (CUDA_VISIBLE_DEVICES={visible}) and require_gpu is true; "
+            f"check nvidia-smi and that the CUDA build is installed (pip install -e \".[gpu]\"), "
+            f"or set require_gpu: false to run on the CPU")
     tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
     tf.config.threading.set_inter_op_parallelism_threads(max(1, min(threads, 2)))
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
+    for gpu in visible_gpus:
         tf.config.experimental.set_memory_growth(gpu, True)
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
     mode = ", deterministic ops" if deterministic else ""
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        device = f"GPU {details.get('device_name', gpus[0].name)} (CUDA_VISIBLE_DEVICES={visible}{mode})"
+    if visible_gpus:
+        details = tf.config.experimental.get_device_details(visible_gpus[0])
+        device = f"GPU {details.get('device_name', visible_gpus[0].name)} (CUDA_VISIBLE_DEVICES={visible}{mode})"
         log.info("using %s", device)
     else:
         device = " ".join(filter(None, ["CPU", cpu_model(), f"({threads} threads{mode})"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import sys
 from datetime import datetime, timezone
@@ -54,10 +55,21 @@ def versions() -> dict[str, str]:
     return {"python": sys.version.split()[0], "platform": platform.platform(), **found}
 
 
+def gpu_environment() -> dict[str, Any]:
+    """The GPU the job held: ``CUDA_VISIBLE_DEVICES`` as it ran (None when unset) and the GPUs TensorFlow
+    listed (when TensorFlow was imported), so a record shows whether the device it names was really used."""
+    found: dict[str, Any] = {"cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        found["tensorflow_gpus"] = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
+    return found
+
+
 def record(settings: dict[str, Any], inputs: Iterable[str | Path], device: str,
            hashes: tuple[dict[str, str], str] | None = None, **extra: Any) -> dict[str, Any]:
     """The provenance of an output: ``settings``, the SHA-256 of every input file and of all of them
-    together (``data_sha256``, in the order given), package versions and the ``device`` used.
+    together (``data_sha256``, in the order given), package versions, the ``device`` used and the GPU
+    environment it ran in (:func:`gpu_environment`).
 
     ``hashes``: :func:`fingerprints` of ``inputs`` when the caller has them already (files are read once).
     """
@@ -71,6 +83,7 @@ def record(settings: dict[str, Any], inputs: Iterable[str | Path], device: str,
         "data_sha256": total,
         "versions": versions(),
         "device": device,
+        **gpu_environment(),
         **extra,
     }
 

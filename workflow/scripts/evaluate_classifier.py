@@ -2,15 +2,17 @@
 
 from lesionflow import device, provenance
 from lesionflow.cache import load_cache
-from lesionflow.classification import evaluate_folds, summarise_folds
 from lesionflow.folds import read_folds
 from lesionflow.jobs import job
 from lesionflow.labels import read_ground_truth
-from lesionflow.models import load_model
 
 out = snakemake.output
-with job("evaluate_classifier", snakemake.log[0], snakemake.threads, outputs=snakemake.output) as log:
-    device.configure(snakemake.threads, 0)
+name = "evaluate_classifier"
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output) as log:
+    device.configure(job=name, threads=snakemake.threads, seed=0, config=snakemake.config)
+    from lesionflow.classification import evaluate_folds, summarise_folds  # TensorFlow starts on the claimed GPU
+    from lesionflow.models import load_model
+
     images, index = snakemake.input.cache
     cache = load_cache(images, index)
     truth = read_ground_truth(snakemake.input.labels, cache.ids)

@@ -4,11 +4,13 @@ from lesionflow import device, provenance
 from lesionflow.cache import load_cache
 from lesionflow.folds import read_folds
 from lesionflow.jobs import job
-from lesionflow.models import load_model
-from lesionflow.segmentation import evaluate_folds, summarise_folds
 
-with job("evaluate_segmentation", snakemake.log[0], snakemake.threads, outputs=snakemake.output) as log:
-    device.configure(snakemake.threads, 0)
+name = "evaluate_segmentation"
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output) as log:
+    device.configure(job=name, threads=snakemake.threads, seed=0, config=snakemake.config)
+    from lesionflow.models import load_model  # TensorFlow starts on the GPU claimed above
+    from lesionflow.segmentation import evaluate_folds, summarise_folds
+
     images, masks, index = snakemake.input.cache
     cache = load_cache(images, index, masks)
     folds = read_folds(snakemake.input.folds, cache.ids)

@@ -2,14 +2,15 @@
 
 from lesionflow import device
 from lesionflow.cache import load_cache
-from lesionflow.classification import predict_probabilities, submission
 from lesionflow.imageio import atomic_path
 from lesionflow.jobs import job
-from lesionflow.models import load_model
 
-with job(f"predict_classes {snakemake.wildcards.set}", snakemake.log[0], snakemake.threads,
-         outputs=snakemake.output) as log:
-    device.configure(snakemake.threads, 0)
+name = f"predict_classes {snakemake.wildcards.set}"
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output) as log:
+    device.configure(job=name, threads=snakemake.threads, seed=0, config=snakemake.config)
+    from lesionflow.classification import predict_probabilities, submission  # TensorFlow starts on the claimed GPU
+    from lesionflow.models import load_model
+
     cache = load_cache(snakemake.input.images, snakemake.input.index)
     models = [load_model(p, snakemake.params.image_size) for p in snakemake.input.models]
     table = submission(cache.ids, predict_probabilities(models, cache.images, snakemake.params.tta))

@@ -2,15 +2,16 @@
 
 from lesionflow import device
 from lesionflow.cache import load_cache
-from lesionflow.classification import predict_probabilities
 from lesionflow.jobs import job
-from lesionflow.models import load_model
 from lesionflow.userimages import predictions_table, write_table
 
 params = snakemake.params
-with job(f"predict_folder_classes {snakemake.wildcards.name}", snakemake.log[0], snakemake.threads,
-         outputs=snakemake.output) as log:
-    device.configure(snakemake.threads, 0)
+name = f"predict_folder_classes {snakemake.wildcards.name}"
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output) as log:
+    device.configure(job=name, threads=snakemake.threads, seed=0, config=snakemake.config)
+    from lesionflow.classification import predict_probabilities  # TensorFlow starts on the GPU claimed above
+    from lesionflow.models import load_model
+
     cache = load_cache(snakemake.input.images, snakemake.input.index)
     models = [load_model(p, params.image_size) for p in snakemake.input.models]
     table = predictions_table(cache.ids, predict_probabilities(models, cache.images, params.tta))

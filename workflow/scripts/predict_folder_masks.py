@@ -3,14 +3,15 @@
 from lesionflow import device
 from lesionflow.cache import load_cache
 from lesionflow.jobs import job
-from lesionflow.models import load_model
-from lesionflow.segmentation import ensemble_probabilities
 from lesionflow.userimages import write_masks
 
 params = snakemake.params
-with job(f"predict_folder_masks {snakemake.wildcards.name}", snakemake.log[0], snakemake.threads,
-         outputs=snakemake.output) as log:
-    device.configure(snakemake.threads, 0)
+name = f"predict_folder_masks {snakemake.wildcards.name}"
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output) as log:
+    device.configure(job=name, threads=snakemake.threads, seed=0, config=snakemake.config)
+    from lesionflow.models import load_model  # TensorFlow starts on the GPU claimed above
+    from lesionflow.segmentation import ensemble_probabilities
+
     cache = load_cache(snakemake.input.images, snakemake.input.index)
     models = [load_model(p, params.image_size) for p in snakemake.input.models]
     prob = ensemble_probabilities(models, cache.images, params.tta)

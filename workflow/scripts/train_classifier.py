@@ -4,7 +4,6 @@ from pathlib import Path
 
 from lesionflow import device, provenance
 from lesionflow.cache import load_cache
-from lesionflow.classification import train_fold
 from lesionflow.folds import read_folds
 from lesionflow.jobs import job
 from lesionflow.labels import read_ground_truth
@@ -12,8 +11,12 @@ from lesionflow.labels import read_ground_truth
 out = snakemake.output
 settings = dict(snakemake.params.settings)
 fold = int(snakemake.wildcards.fold)
-with job(f"train_classifier fold {fold}", snakemake.log[0], snakemake.threads, outputs=snakemake.output):
-    used = device.configure(snakemake.threads, settings["seed"] + fold)
+name = f"train_classifier fold {fold}"
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output):
+    used = device.configure(job=name, threads=snakemake.threads, seed=settings["seed"] + fold,
+                            config=snakemake.config)
+    from lesionflow.classification import train_fold  # TensorFlow starts on the GPU claimed above
+
     images, index = snakemake.input.cache
     cache = load_cache(images, index)
     truth = read_ground_truth(snakemake.input.labels, cache.ids)

@@ -6,13 +6,16 @@ from lesionflow import device, provenance
 from lesionflow.cache import load_cache
 from lesionflow.folds import read_folds
 from lesionflow.jobs import job
-from lesionflow.segmentation import train_fold
 
 out = snakemake.output
 settings = dict(snakemake.params.settings)
 fold = int(snakemake.wildcards.fold)
-with job(f"train_segmentation fold {fold}", snakemake.log[0], snakemake.threads, outputs=snakemake.output):
-    used = device.configure(snakemake.threads, settings["seed"] + fold)
+name = f"train_segmentation fold {fold}"
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output):
+    used = device.configure(job=name, threads=snakemake.threads, seed=settings["seed"] + fold,
+                            config=snakemake.config)
+    from lesionflow.segmentation import train_fold  # TensorFlow starts on the GPU claimed above
+
     images, masks, index = snakemake.input.cache
     cache = load_cache(images, index, masks)
     folds = read_folds(snakemake.input.folds, cache.ids)
