@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 from pathlib import Path
 
@@ -83,9 +86,9 @@ def test_bad_settings_raise_input_error(settings, words):
 
 def test_layout_and_file_names(small):
     data_dir, summary = small
-    expected = {FOLDERS[k] for k in FOLDERS if k != "validation_labels"}
+    expected = {FOLDERS[k] for k in FOLDERS if k != "validation_labels"} | {demo.MARKER}
     assert {p.name for p in data_dir.iterdir()} == expected  # no staging or temporary leftovers
-    assert not [p for p in data_dir.rglob(".*")]
+    assert [p.name for p in data_dir.rglob(".*")] == [demo.MARKER]
     counts = {
         "seg_train_images": 5, "seg_train_masks": 5, "seg_validation_images": 1, "seg_test_images": 1,
         "train_images": sum(SMALL_COUNTS.values()), "validation_images": 7, "test_images": 14, "test_masks": 14,
@@ -286,8 +289,8 @@ def test_a_failure_leaves_the_previous_data_untouched(tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "_render", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         generate_demo(tmp_path, DemoSpec(seed=5, **TINY))
-    assert _tree(tmp_path) == before
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert _tree(tmp_path) == before  # the marker included
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [demo.MARKER]  # no staging left
 
 
 def test_command_line_passes_seed(tmp_path, monkeypatch, capsys):
@@ -301,3 +304,138 @@ def test_command_line_passes_seed(tmp_path, monkeypatch, capsys):
     assert demo.main([str(tmp_path / "d"), "--seed", "3"]) == 0
     assert seen["data_dir"] == tmp_path / "d" and seen["spec"] == DemoSpec(seed=3)
     assert '"images"' in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------- the user's data
+
+
+def _manifest(root: Path) -> dict[str, str]:
+    """SHA-256 of every file below ``root`` and a marker for every folder: what must not change."""
+    entries = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        entries[rel] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return entries
+
+
+def _users_isic_folder(root: Path) -> Path:
+    """An ISIC-layout folder the generator did not write (no marker), with a note of the user's."""
+    generate_demo(root, DemoSpec(seed=11, **TINY))
+    (root / demo.MARKER).unlink()
+    (root / "notes.txt").write_text("downloaded 2018-07-01\n")
+    return root
+
+
+def test_a_folder_with_users_data_is_refused_and_left_as_it_is(tmp_path):
+    data_dir = _users_isic_folder(tmp_path / "isic")
+    before = _manifest(data_dir)
+    with pytest.raises(InputError) as exc:
+        generate_demo(data_dir, DemoSpec(seed=1, **TINY))
+    message = str(exc.value)
+    assert message.startswith(f"{data_dir}: holds data that the demo generator did not write")
+    assert "nothing was changed" in message and "demo.generate: false" in message and "\n" not in message
+    assert _manifest(data_dir) == before
+
+
+def test_one_file_of_the_users_is_enough_to_refuse(tmp_path):
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "sub" / "scan.jpg").write_bytes(b"mine")
+    with pytest.raises(InputError, match="sub/scan.jpg"):
+        generate_demo(tmp_path / "d", DemoSpec(seed=1, **TINY))
+    assert _manifest(tmp_path / "d") == {"sub": "dir", "sub/scan.jpg": hashlib.sha256(b"mine").hexdigest()}
+
+
+def test_an_empty_folder_is_written_and_marked(tmp_path):
+    (tmp_path / "d" / "empty").mkdir(parents=True)
+    generate_demo(tmp_path / "d", DemoSpec(seed=1, **TINY))
+    marker = json.loads((tmp_path / "d" / demo.MARKER).read_text())
+    written = {k for k, v in _manifest(tmp_path / "d").items() if v != "dir"} - {demo.MARKER}
+    assert set(marker["files"]) == written
+    assert marker["details"]["spec"]["seed"] == 1
+    path = tmp_path / "d" / FOLDERS["test_labels"] / LABEL_CSV["test"]
+    assert marker["files"][f"{FOLDERS['test_labels']}/{LABEL_CSV['test']}"]["sha256"] == \
+        hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_data_dir_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "d").write_text("not a folder")
+    with pytest.raises(InputError, match="data_dir is not a folder"):
+        generate_demo(tmp_path / "d", DemoSpec(seed=1, **TINY))
+    assert (tmp_path / "d").read_text() == "not a folder"
+
+
+def test_a_file_at_a_demo_name_that_the_generator_did_not_write_is_never_replaced(tmp_path):
+    generate_demo(tmp_path, DemoSpec(seed=1, **TINY))
+    csv = tmp_path / FOLDERS["train_labels"] / LABEL_CSV["train"]
+    marker = json.loads((tmp_path / demo.MARKER).read_text())  # the user's own CSV under the same name
+    del marker["files"][f"{FOLDERS['train_labels']}/{LABEL_CSV['train']}"]
+    (tmp_path / demo.MARKER).write_text(json.dumps(marker))
+    before = _manifest(tmp_path)
+    with pytest.raises(InputError) as exc:
+        generate_demo(tmp_path, DemoSpec(seed=2, **TINY))
+    assert str(exc.value).startswith(f"{csv}: the demo generator would replace this file, but it did not write it")
+    assert "nothing was changed" in str(exc.value)
+    assert _manifest(tmp_path) == before
+
+
+def test_an_unreadable_marker_stops_before_anything_changes(tmp_path):
+    generate_demo(tmp_path, DemoSpec(seed=1, **TINY))
+    (tmp_path / demo.MARKER).write_text("{ not json")
+    before = _manifest(tmp_path)
+    with pytest.raises(InputError, match="unreadable marker"):
+        generate_demo(tmp_path, DemoSpec(seed=2, **TINY))
+    assert _manifest(tmp_path) == before
+
+
+def test_regenerating_keeps_what_the_user_added_and_removes_only_its_own(tmp_path):
+    generate_demo(tmp_path, DemoSpec(seed=1, **{**TINY, "seg_train": 3}))
+    old_images = set(_ids(tmp_path / FOLDERS["seg_train_images"]))
+    new_spec = DemoSpec(seed=4, **{**TINY, "seg_train": 1})
+    planned = {n[: -len(IMAGE_SUFFIX)] for n in demo.planned_files(new_spec)["seg_train_images"]}
+    dropped = sorted(old_images - planned)
+    assert len(dropped) == 2
+    mine = tmp_path / FOLDERS["seg_train_images"] / "my_note.txt"
+    mine.write_text("keep me")
+    (tmp_path / "my_folder").mkdir()
+    (tmp_path / "my_folder" / f"{dropped[0]}{IMAGE_SUFFIX}").write_bytes(b"mine too")
+    generate_demo(tmp_path, new_spec)
+    assert mine.read_text() == "keep me"
+    assert (tmp_path / "my_folder" / f"{dropped[0]}{IMAGE_SUFFIX}").read_bytes() == b"mine too"
+    assert set(_ids(tmp_path / FOLDERS["seg_train_images"])) == planned  # the dropped demo images are gone
+    marker = json.loads((tmp_path / demo.MARKER).read_text())
+    assert not [name for name in marker["files"] if "my_" in name]
+
+
+def test_a_kill_while_moving_files_into_place_leaves_every_file_listed(tmp_path, monkeypatch):
+    generate_demo(tmp_path, DemoSpec(seed=1, **TINY))
+    real_replace, moves = os.replace, {"n": 0}
+
+    def killed_after_three(src, dst):
+        if ".lesionflow-demo-staging-" in str(src):
+            moves["n"] += 1
+            if moves["n"] > 3:
+                raise KeyboardInterrupt  # as a kill would stop it, between two files
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(demo.os, "replace", killed_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        generate_demo(tmp_path, DemoSpec(seed=2, **{**TINY, "test": 3}))
+    monkeypatch.undo()
+    listed = set(json.loads((tmp_path / demo.MARKER).read_text())["files"])
+    present = {k for k, v in _manifest(tmp_path).items() if v != "dir"} - {demo.MARKER}
+    assert present <= listed  # the next run may replace or delete each of them
+    generate_demo(tmp_path, DemoSpec(seed=2, **{**TINY, "test": 3}))
+    fresh = tmp_path / "fresh"
+    generate_demo(fresh, DemoSpec(seed=2, **{**TINY, "test": 3}))
+    theirs = {k: v for k, v in _manifest(fresh).items() if k != demo.MARKER}
+    ours = {k: v for k, v in _manifest(tmp_path).items() if k != demo.MARKER and not k.startswith("fresh")}
+    assert ours == theirs
+
+
+def test_command_line_refuses_the_users_folder_with_one_line(tmp_path, capsys):
+    data_dir = _users_isic_folder(tmp_path / "isic")
+    before = _manifest(data_dir)
+    assert demo.main([str(data_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds data that the demo generator did not write" in err[0]
+    assert _manifest(data_dir) == before

@@ -30,7 +30,30 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 
 DATA_DIR = Path(config["data_dir"])
-DEMO = config["demo"]["generate"]
+
+
+def demo_wanted():
+    """Whether to generate the demo data into data_dir: only into a new or empty folder, or one the
+    generator wrote (its marker lists its files). A folder holding other data is the user's: it is used as
+    it is and never written to, and planning says so in one line. A file the generator would replace but
+    did not write ends planning with one line naming it."""
+    if not config["demo"]["generate"]:
+        return False
+    from lesionflow.demo import inspect_data_dir
+
+    try:
+        folder = inspect_data_dir(DATA_DIR, layout.demo_spec(config["demo"]))
+    except InputError as exc:
+        stop(exc)
+    if folder.holds_users_data:
+        print(f"NOTE: {DATA_DIR}: holds data that the demo generator did not write (e.g. "
+              f"{folder.users_files[0]}), so it is used as it is and no demo data is generated into it",
+              file=sys.stderr, flush=True)
+        return False
+    return True
+
+
+DEMO = demo_wanted()
 SEG_FOLDS = list(range(config["segmentation"]["folds"]))
 CLS_FOLDS = list(range(config["classification"]["folds"]))
 SETS = list(isic.TASK3_SETS)
