@@ -236,6 +236,59 @@ def test_keep_archives_and_reuse_of_an_earlier_download(server, isic_archives, t
     assert (data_dir / IMAGES / "ISIC_0000000.jpg").is_file()
 
 
+def tree(root: Path) -> dict[str, str]:
+    """SHA-256 of every file below ``root`` ("dir" for folders): what must stay as it is."""
+    return {str(p.relative_to(root)): "dir" if p.is_dir() else sha(p.read_bytes()) for p in sorted(root.rglob("*"))}
+
+
+def test_archives_the_user_put_in_download_dir_are_used_and_never_removed(server, isic_archives, tmp_path):
+    served, base = server
+    served.files.update(isic_archives)
+    data_dir, downloads = tmp_path / "data", tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / f"{IMAGES}.zip").write_bytes(isic_archives[f"/2018/{IMAGES}.zip"])
+    (downloads / GROUPINGS_CSV).write_bytes(isic_archives[f"/2018/{GROUPINGS_CSV}"])
+    before = tree(downloads)
+    records = fetch_archives(archive_entries(base, isic_archives), data_dir, downloads, progress=False, timeout=5)
+    assert [r["status"] for r in records] == ["fetched"] * 3
+    assert [path for path, _ in served.requests] == [f"/2018/{LABELS}.zip"]  # only the missing one
+    assert tree(downloads) == before  # kept although keep_archives is off: this run did not download them
+    assert (data_dir / LABELS / GROUPINGS_CSV).read_bytes() == isic_archives[f"/2018/{GROUPINGS_CSV}"]
+    assert (data_dir / IMAGES / "ISIC_0000000.jpg").is_file()
+
+
+def test_a_file_in_download_dir_that_does_not_verify_is_left_alone(server, isic_archives, tmp_path):
+    served, base = server
+    served.files.update(isic_archives)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / f"{IMAGES}.zip").write_bytes(b"my own, other archive")
+    with pytest.raises(InputError) as exc:
+        fetch_archives(archive_entries(base, isic_archives)[:1], tmp_path / "data", downloads, progress=False,
+                       timeout=5)
+    assert str(exc.value).startswith(f"{downloads / (IMAGES + '.zip')}: has SHA-256 {sha(b'my own, other archive')}")
+    assert "nothing was changed" in str(exc.value)
+    assert (downloads / f"{IMAGES}.zip").read_bytes() == b"my own, other archive"
+    assert served.requests == [] and not (tmp_path / "data" / IMAGES).exists()
+
+
+def test_folders_and_files_already_in_data_dir_are_never_replaced(server, isic_archives, tmp_path):
+    served, base = server
+    served.files.update(isic_archives)
+    data_dir = tmp_path / "data"
+    (data_dir / IMAGES).mkdir(parents=True)
+    (data_dir / IMAGES / "ISIC_0000000.jpg").write_bytes(b"the user's own image")
+    (data_dir / LABELS).mkdir()
+    (data_dir / LABELS / GROUPINGS_CSV).write_text("image,lesion_id\nISIC_0000000,mine\n")
+    before = tree(data_dir)
+    records = fetch_archives(archive_entries(base, isic_archives), data_dir, tmp_path / "downloads",
+                             progress=False, timeout=5)
+    assert {r["name"]: r["status"] for r in records} == {IMAGES: "present", LABELS: "present",
+                                                        GROUPINGS_CSV: "present"}
+    assert tree(data_dir) == before
+    assert served.requests == []
+
+
 def test_missing_sha256_warns_with_the_actual_hash(server, isic_archives, tmp_path, caplog):
     served, base = server
     served.files.update(isic_archives)

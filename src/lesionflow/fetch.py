@@ -298,18 +298,21 @@ def _check_archives(archives: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
     return checked
 
 
-def _obtain(entry: Mapping[str, Any], dest: Path, progress: bool, timeout: float, retries: int) -> str:
-    """Download one entry to ``dest`` (reusing a complete earlier download that still verifies)."""
+def _obtain(entry: Mapping[str, Any], dest: Path, progress: bool, timeout: float,
+            retries: int) -> tuple[str, bool]:
+    """Download one entry to ``dest``, or use the file already there if it verifies; return its SHA-256 and
+    whether this call downloaded it. A file already there that does not verify is someone's: it is left as
+    it is and the fetch stops with one line."""
     if dest.exists():
         actual = sha256_file(dest)
         if entry["sha256"] is None or actual == entry["sha256"]:
-            log.info("%s: using the earlier download %s", entry["name"], dest)
-            return actual
-        log.warning("%s: earlier download %s has SHA-256 %s, not %s; downloading again",
-                    entry["name"], dest, actual, entry["sha256"])
-        dest.unlink()
+            log.info("%s: using the file already in %s", entry["name"], dest)
+            return actual, False
+        raise InputError(f"has SHA-256 {actual}, not the {entry['sha256']} that fetch.archives gives for "
+                         f"{entry['name']}; nothing was changed: move or delete it, then run again to download "
+                         "the archive", dest)
     log.info("%s: downloading %s", entry["name"], entry["url"])
-    return download(entry["url"], dest, entry["sha256"], progress=progress, timeout=timeout, retries=retries)
+    return download(entry["url"], dest, entry["sha256"], progress=progress, timeout=timeout, retries=retries), True
 
 
 def fetch_archives(archives: Iterable[Mapping[str, Any]], data_dir: str | Path, download_dir: str | Path,
@@ -317,10 +320,13 @@ def fetch_archives(archives: Iterable[Mapping[str, Any]], data_dir: str | Path, 
                    retries: int = 3) -> list[dict[str, Any]]:
     """Download, verify and unpack each archive ``{name, url, sha256}`` into ``data_dir/name``.
 
-    An archive whose folder already exists in ``data_dir`` is skipped. An entry with ``folder`` is a plain
-    file (such as the lesion-groupings CSV), placed as ``data_dir/folder/name`` after the archives. Downloads
-    go to ``download_dir``; an interrupted one is resumed by the next call. Without ``sha256`` a download is
-    not verified and a warning gives its SHA-256 to put in the config. Returns one record per entry.
+    An archive whose folder already exists in ``data_dir`` is skipped, and nothing already in ``data_dir``
+    is replaced. An entry with ``folder`` is a plain file (such as the lesion-groupings CSV), placed as
+    ``data_dir/folder/name`` after the archives. Downloads go to ``download_dir``; an interrupted one is
+    resumed by the next call. A file already in ``download_dir`` under an entry's name is used if it verifies
+    and is never deleted or moved; what this call downloads is removed once unpacked unless
+    ``keep_archives``. Without ``sha256`` a download is not verified and a warning gives its SHA-256 to put
+    in the config. Returns one record per entry.
     """
     entries = _check_archives(archives)
     data_dir, download_dir = Path(data_dir), Path(download_dir)
@@ -336,7 +342,8 @@ def fetch_archives(archives: Iterable[Mapping[str, Any]], data_dir: str | Path, 
             record["status"] = "present"
             continue
         dest = download_dir / (name if folder else f"{name}.zip")
-        actual = _obtain(entry, dest, progress, timeout, retries)
+        actual, downloaded = _obtain(entry, dest, progress, timeout, retries)
+        remove_download = downloaded and not keep_archives  # a file that was there before stays
         record.update(sha256=actual, verified=entry["sha256"] is not None, status="fetched")
         if entry["sha256"] is None:
             log.warning("%s: not verified (no sha256 under fetch.archives in the config); its SHA-256 is %s",
@@ -347,13 +354,13 @@ def fetch_archives(archives: Iterable[Mapping[str, Any]], data_dir: str | Path, 
             target.parent.mkdir(parents=True, exist_ok=True)
             staged = target.with_name(f".{name}.fetch-{os.getpid()}")
             try:
-                (shutil.copy2 if keep_archives else shutil.move)(dest, staged)
-                os.replace(staged, target)
+                (shutil.move if remove_download else shutil.copy2)(dest, staged)
+                os.link(staged, target)  # unlike a rename, never replaces a file that appeared meanwhile
             finally:
                 staged.unlink(missing_ok=True)
         else:
             unpack(dest, data_dir, name)
-            if not keep_archives:
+            if remove_download:
                 dest.unlink()
         log.info("%s: in place as %s", name, target)
     return records
