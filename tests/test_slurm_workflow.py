@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -50,8 +51,15 @@ def test_test_set_masks_through_the_user_profile(slurm_cluster, tmp_path):
     gpu_jobs = sorted((j.start, j.end, j.rule) for j in jobs if j.rule in GPU_RULES)
     for (_, end, name), (start, _, nxt) in zip(gpu_jobs, gpu_jobs[1:]):
         assert end <= start, f"{name} overlapped {nxt} on the one GPU"
-    # TensorFlow saw the device SLURM gave the job
+    # the fold claimed the one device SLURM gave its job, and recorded what TensorFlow listed on it: a GPU
+    # where TensorFlow listed one (a real GPU node), else the CPU with the warning (this fake GPU)
     log = (workdir / "results/logs/segmentation/train_fold_0.log").read_text()
-    assert "CUDA_VISIBLE_DEVICES=0" in log
+    record = json.loads((workdir / "results/segmentation/fold_0/provenance.json").read_text())
+    given = record["cuda_visible_devices"]
+    assert given is not None and f"claimed GPU {given} of CUDA_VISIBLE_DEVICES={given} (lock" in log, log[:3000]
+    if record["tensorflow_gpus"]:
+        assert record["device"].startswith("GPU ") and f"using {record['device']}" in log
+    else:
+        assert record["device"].startswith("CPU") and "no GPU visible to TensorFlow" in log
     masks = list((workdir / "results/masks/test").glob("*_segmentation.png"))
     assert len(masks) == 14

@@ -142,8 +142,33 @@ def test_gpu_jobs_never_overlap(demo_run):
 
 def test_network_jobs_log_the_device_they_used(demo_run):
     log = (demo_run / "results/logs/segmentation/train_fold_0.log").read_text()
-    assert "no GPU visible to TensorFlow" in log and "running on the CPU" in log
+    record = json.loads((demo_run / "results/segmentation/fold_0/provenance.json").read_text())
+    # the device recorded is the one TensorFlow listed: a GPU where it listed one, else the CPU with a warning
+    if record["tensorflow_gpus"]:
+        assert record["device"].startswith("GPU ") and f"using {record['device']}" in log
+        assert record["cuda_visible_devices"] is not None and f"claimed GPU {record['cuda_visible_devices']}" in log
+    else:
+        assert record["device"].startswith("CPU")
+        assert "no GPU visible to TensorFlow" in log and f"running on the {record['device']}" in log
     assert re.search(r"Epoch 4/4", log)  # Keras progress is in the job's log
+
+
+def test_concurrent_network_jobs_claim_distinct_gpus(demo_run, tmp_path):
+    """--resources gpu=3 with three declared GPUs: the two folds train side by side, each on its own device."""
+    run = copy_run(demo_run, tmp_path / "run")
+    models = [f"results/segmentation/fold_{fold}/model.keras" for fold in (0, 1)]
+    snakemake(run, "--cores", "3", "--resources", "gpu=3", "--forcerun", "train_segmentation", "--", *models,
+              env={"CUDA_VISIBLE_DEVICES": "0,1,2", "LESIONFLOW_GPU_LOCK_DIR": str(tmp_path / "locks")})
+    records = [json.loads((run / f"results/segmentation/fold_{fold}/provenance.json").read_text()) for fold in (0, 1)]
+    devices = [r["cuda_visible_devices"] for r in records]
+    assert len(set(devices)) == 2 and set(devices) <= {"0", "1", "2"}, devices
+    for fold, device in enumerate(devices):
+        log = (run / f"results/logs/segmentation/train_fold_{fold}.log").read_text()
+        assert f"claimed GPU {device} of CUDA_VISIBLE_DEVICES=0,1,2" in log
+    # each log's last stamps are this run's: the two jobs overlapped, so they needed distinct devices
+    (first_start, first_end), (second_start, _) = sorted(
+        (start, end) for name, start, end in job_intervals(run) if name.startswith("train_segmentation"))
+    assert second_start < first_end
 
 
 # ------------------------------------------------------------------ minimal reruns (dry runs of the finished run)
@@ -165,6 +190,14 @@ def test_threads_and_resources_changes_rerun_nothing(demo_run, tmp_path):
         classification: {resources: {threads: 2, mem_mb: 9000}}
         segmentation: {resources: {threads: 2, runtime: 99}}
         resize: {threads: 1}
+    """) == []
+
+
+def test_gpu_settings_rerun_nothing(demo_run, tmp_path):
+    assert planned_with(demo_run, tmp_path, """
+        gpus: [0, 1]
+        require_gpu: true
+        gpu_wait_minutes: 5
     """) == []
 
 
