@@ -6,6 +6,7 @@ folder of its own (LESIONFLOW_GPU_LOCK_DIR).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,15 +21,15 @@ from lesionflow import gpus
 
 # Claims one device as a network job does, says which in a file, and holds it until its stdin closes.
 CLAIMER = textwrap.dedent("""
-    import sys
+    import json, os, sys
     from pathlib import Path
     from lesionflow import gpus
     from lesionflow.jobs import job
 
     name, wait_minutes, report = sys.argv[1], float(sys.argv[2]), Path(sys.argv[3])
     with job(name):
-        found = gpus.claim(name, configured="auto", wait_minutes=wait_minutes, poll_seconds=0.1)
-        report.write_text(str(found.device))
+        found = gpus.claim(name, configured=json.loads(sys.argv[4]), wait_minutes=wait_minutes, poll_seconds=0.1)
+        report.write_text(f"{found.device} {os.environ.get('CUDA_DEVICE_ORDER')}")
         sys.stdin.read()
 """)
 
@@ -45,20 +46,26 @@ class Claimer:
     """A process holding one GPU claim."""
 
     def __init__(self, tmp_path: Path, name: str, env: dict[str, str], wait_minutes: float = 0,
-                 cwd: Path | None = None):
+                 cwd: Path | None = None, configured: str | list = "auto"):
         self.report = tmp_path / f"{name}.claimed"
-        self.proc = subprocess.Popen([sys.executable, "-c", CLAIMER, name, str(wait_minutes), str(self.report)],
+        self.proc = subprocess.Popen([sys.executable, "-c", CLAIMER, name, str(wait_minutes), str(self.report),
+                                      json.dumps(configured)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=env, cwd=cwd or tmp_path)
 
     def device(self, timeout: float = 30) -> str:
         """The device it claimed (waits for the claim)."""
         end = time.monotonic() + timeout
-        while not self.report.exists():
+        while not (self.report.exists() and self.report.read_text().strip()):  # written, not just created
             assert self.proc.poll() is None, self.proc.stderr.read()
             assert time.monotonic() < end, "no claim"
             time.sleep(0.05)
-        return self.report.read_text()
+        return self.report.read_text().split()[0]
+
+    def device_order(self) -> str:
+        """CUDA_DEVICE_ORDER after the claim."""
+        self.device()
+        return self.report.read_text().split()[1]
 
     def release(self) -> None:
         self.proc.stdin.close()
@@ -120,6 +127,19 @@ def test_one_claimer_too_many_waits_for_a_free_device(claimers, tmp_path):
     assert waiting.device() == devices[2]
     waiting.release()
     assert "waiting up to 1 min for a free GPU among CUDA_VISIBLE_DEVICES=0,1,2" in waiting.proc.stderr.read()
+
+
+def test_a_config_list_is_claimed_in_nvidia_smi_order_when_cuda_visible_devices_is_unset(claimers, tmp_path):
+    env = claim_env(tmp_path / "locks", visible=None)
+    env.pop("CUDA_DEVICE_ORDER", None)
+    first = claimers("fold 0", env=env, configured=[5, 7])
+    assert first.device() == "5" and first.device_order() == "PCI_BUS_ID"
+    assert claimers("fold 1", env=env, configured=[5, 7]).device() == "7"
+    # devices from CUDA_VISIBLE_DEVICES keep the order their setter meant
+    declared_env = {k: v for k, v in claim_env(tmp_path / "other_locks", visible="5").items()
+                    if k != "CUDA_DEVICE_ORDER"}
+    declared = claimers("fold 2", env=declared_env, configured=[5, 7])
+    assert declared.device() == "5" and declared.device_order() == "None"
 
 
 def test_the_config_list_is_used_when_cuda_visible_devices_is_unset(tmp_path, monkeypatch):

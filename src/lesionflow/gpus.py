@@ -161,6 +161,8 @@ def claim(job: str, configured: str | Sequence[str | int], wait_minutes: float,
             if fh is not None:
                 found = Claim(device, source, devices, path)
                 _held.append((fh, found))
+                if source != "CUDA_VISIBLE_DEVICES":  # indices as nvidia-smi numbers them, not fastest first
+                    os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
                 os.environ["CUDA_VISIBLE_DEVICES"] = device
                 log.info("claimed %s", found.describe())
                 return found
