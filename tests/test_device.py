@@ -218,3 +218,18 @@ def test_require_gpu_without_a_gpu_stops_the_job_with_one_line_before_reading(sc
         "or set require_gpu: false to run on the CPU"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job.log", "locks"]  # no output, nothing read
     assert "claimed GPU 99 of CUDA_VISIBLE_DEVICES=99" in (tmp_path / "job.log").read_text()
+
+
+def test_a_job_that_imported_tensorflow_before_its_claim_stops(tmp_path):
+    """CUDA_VISIBLE_DEVICES must be set before TensorFlow starts, so the claim comes first."""
+    code = textwrap.dedent("""
+        import tensorflow
+        from lesionflow import device
+        device.configure(job="predict_masks test", threads=1, seed=0,
+                         config={"gpus": "auto", "gpu_wait_minutes": 0, "require_gpu": False})
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env=claim_env(tmp_path / "locks"))
+    assert proc.returncode == 1
+    assert "RuntimeError: predict_masks test: TensorFlow was imported before the GPU claim" in proc.stderr
+    assert not (tmp_path / "locks").exists()

@@ -26,7 +26,8 @@ def cpu_model() -> str:
     return platform.processor()
 
 
-def configure(*, job: str, threads: int, seed: int, config: dict[str, Any], deterministic: bool = True) -> str:
+def configure(*, threads: int, seed: int, job: str = "lesionflow", config: dict[str, Any] | None = None,
+              deterministic: bool = True) -> str:
     """Claim this job's GPU, then start TensorFlow on it: threads, seeds, memory growth. Return a description
     of the device used.
 
@@ -34,21 +35,23 @@ def configure(*, job: str, threads: int, seed: int, config: dict[str, Any], dete
     (which devices jobs may claim), ``gpu_wait_minutes`` and ``require_gpu``. They are read here rather
     than passed as rule params, so changing them reruns nothing. Call this before anything imports
     TensorFlow: the claim (:func:`lesionflow.gpus.claim`) sets ``CUDA_VISIBLE_DEVICES`` to the one device
-    the job holds until it exits. With no GPU visible to TensorFlow the job runs on the CPU after one
+    the job holds until it exits. Without a config (code outside the workflow, such as the benchmarks)
+    nothing is claimed or required: TensorFlow uses the devices it sees. With no GPU visible to TensorFlow the job runs on the CPU after one
     warning line, or, with ``require_gpu``, stops with one line (:class:`InputError`) before it reads
     anything. The description names the device, the threads, and whether TensorFlow's deterministic ops
     were on (same config, same device: same weights).
     """
-    if "tensorflow" in sys.modules:
-        raise RuntimeError(f"{job}: TensorFlow was imported before the GPU claim; import it after configure()")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    gpus.claim(job, configured=config["gpus"], wait_minutes=config["gpu_wait_minutes"])
+    if config is not None:
+        if "tensorflow" in sys.modules:
+            raise RuntimeError(f"{job}: TensorFlow was imported before the GPU claim; import it after configure()")
+        gpus.claim(job, configured=config["gpus"], wait_minutes=config["gpu_wait_minutes"])
     import keras
     import tensorflow as tf
 
     visible_gpus = tf.config.list_physical_devices("GPU")
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
-    if not visible_gpus and config["require_gpu"]:
+    if not visible_gpus and config is not None and config["require_gpu"]:
         raise InputError(
             f"{job}: no GPU visible to TensorFlow (CUDA_VISIBLE_DEVICES={visible}) and require_gpu is true; "
             f"check nvidia-smi and that the CUDA build is installed (pip install -e \".[gpu]\"), "
