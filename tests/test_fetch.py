@@ -582,3 +582,20 @@ def test_snakemake_rule_wrong_checksum_fails_with_one_line(server, isic_archives
     assert len(errors) == 1 and "SHA-256 mismatch" in errors[0] and f"expected {'f' * 64}" in errors[0]
     assert not (tmp_path / "data" / IMAGES).exists() and not (tmp_path / "data" / ".fetched").exists()
     assert leftovers(tmp_path) == []
+
+
+def test_snakemake_rule_adds_to_data_dir_and_keeps_what_it_holds(server, isic_archives, tmp_path):
+    served, base = server
+    served.files.update(isic_archives)
+    data_dir = tmp_path / "data"
+    (data_dir / IMAGES).mkdir(parents=True)
+    (data_dir / IMAGES / "ISIC_0000000.jpg").write_bytes(b"the user's own image")
+    (data_dir / "notes.txt").write_text("mine\n")
+    before = tree(data_dir)
+    proc = run_rule(tmp_path, base, isic_archives)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    after = tree(data_dir)
+    assert {k: after[k] for k in before} == before  # the image folder and the note as they were
+    assert sorted(set(after) - set(before)) == sorted([".fetched", LABELS, f"{LABELS}/{GROUPINGS_CSV}",
+                                                       f"{LABELS}/{LABEL_CSV['train']}"])
+    assert f"/2018/{IMAGES}.zip" not in [path for path, _ in served.requests]
