@@ -1,7 +1,8 @@
 """The workflow survives a killed training job, makes the same result twice, and records each model's provenance.
 
 * A training job (and its Snakemake) is SIGKILLed mid-epoch, as a failing node would be; the rerun with
-  ``--rerun-incomplete`` resumes from the last finished epoch and ends with exactly the configured epochs.
+  ``--rerun-incomplete`` resumes from the last finished epoch and ends with exactly the configured epochs,
+  and on the CPU with the weights and history of a run never killed.
 * The same config twice gives byte-identical data, caches, fold assignments and masks, and on the CPU
   identical model weights.
 * ``provenance.json`` next to every model names its settings, the SHA-256 of its input files, the package
@@ -178,6 +179,16 @@ def test_a_training_job_killed_mid_epoch_resumes_on_rerun(demo_run, tmp_path, st
     assert record["epochs_run"] == EPOCHS and record["settings"]["epochs"] == EPOCHS
     assert "nothing to be done" in snakemake(workdir, *CONFIGS, "-n", "--cores", "2", target,
                                              config=None).stdout.lower()
+
+    # The same job never killed: on the CPU, the same history and the same weights.
+    start = time.monotonic()
+    reference = copy_run(demo_run, tmp_path / "reference")
+    (reference / OVERRIDES).write_text((workdir / OVERRIDES).read_text())
+    snakemake(reference, *CONFIGS, "--resources", "gpu=1", "--cores", "2", target, config=None)
+    figures["uninterrupted_s"] = round(time.monotonic() - start, 1)
+    if not tf.config.list_physical_devices("GPU"):  # cuDNN may differ in the last bits
+        same_files(workdir, reference, f"results/{stage}/fold_0/history.csv")
+        same_weights(fold / "model.keras", reference / target)
     print(f"\n{stage} interruption figures: {figures}")
 
 

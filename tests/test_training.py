@@ -188,3 +188,69 @@ def test_provenance_record_fingerprints_each_input_and_names_versions_and_device
     assert versions["lesionflow"] == lesionflow.__version__
     provenance.write_json(tmp_path / "p.json", record)
     assert json.loads((tmp_path / "p.json").read_text()) == record
+
+
+# An augmented, shuffled stream into a model with batch normalization and dropout: everything that draws
+# random numbers or keeps statistics during training.
+AUG_EPOCHS, AUG_KILL, AUG_STEPS = 5, 2, 6
+
+
+def _augmented_run() -> tuple[keras.Model, object, tf.data.Dataset]:
+    """A fresh model (seeded as a job seeds it) and its training batches as a function of the epoch."""
+    from functools import partial
+
+    from lesionflow.augment import Augmentation, make_dataset
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 8, 8, 3), dtype=np.uint8)
+    labels = np.eye(2, dtype=np.float32)[(images.mean(axis=(1, 2, 3)) > 127).astype(int)]
+    common = dict(images=images, targets=labels, batch_size=4, seed=5)
+    train = partial(make_dataset, indices=np.arange(24), training=True, augmentation=Augmentation(), **common)
+    val = make_dataset(indices=np.arange(24), training=False, **common)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(4, 3),
+        keras.layers.BatchNormalization(), keras.layers.ReLU(), keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dropout(0.3), keras.layers.Dense(2, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.05), "categorical_crossentropy")
+    return model, train, val
+
+
+def _killed_in_epoch(train, epoch: int, step: int):
+    """``train`` whose batches fail at ``step`` of ``epoch``, as a job killed there stops."""
+    batches_seen = []
+
+    def count(images):
+        batches_seen.append(1)
+        if len(batches_seen) == epoch * AUG_STEPS + step:
+            raise RuntimeError("killed")
+        return images
+
+    def guard(images, labels):
+        passed = tf.numpy_function(count, [images], tf.float32, stateful=True)
+        return tf.ensure_shape(passed, images.shape), labels
+
+    return lambda epoch: train(epoch=epoch).map(guard)
+
+
+def test_a_resumed_run_sees_the_same_batches_and_random_draws_and_ends_with_the_same_weights(tmp_path):
+    schedule = Schedule(epochs=AUG_EPOCHS, learning_rate=0.05)
+    model, train, val = _augmented_run()
+    fit(model, train, val, schedule, tmp_path / "w0", tmp_path / "a.keras", tmp_path / "a.csv", verbose=0)
+    uninterrupted = model.get_weights()
+
+    model, train, val = _augmented_run()
+    with pytest.raises(tf.errors.OpError, match="killed"):
+        fit(model, _killed_in_epoch(train, AUG_KILL, 3), val, schedule, tmp_path / "w1", tmp_path / "b.keras",
+            tmp_path / "b.csv", verbose=0)
+    state = json.loads((tmp_path / "w1" / STATE).read_text())
+    assert state["epoch"] == AUG_KILL
+    assert state["seed_states"] and state["seed_states"][0][1] == AUG_KILL * AUG_STEPS  # dropout's draws so far
+
+    model, train, val = _augmented_run()  # a fresh model and fresh datasets, as in a new process
+    fit(model, train, val, schedule, tmp_path / "w1", tmp_path / "b.keras", tmp_path / "b.csv", verbose=0)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b.csv"), pd.read_csv(tmp_path / "a.csv"))
+    for got, want in zip(model.get_weights(), uninterrupted, strict=True):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(weights(tmp_path / "b.keras"), weights(tmp_path / "a.keras"), strict=True):
+        np.testing.assert_array_equal(got, want)

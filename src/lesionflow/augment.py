@@ -1,8 +1,10 @@
 """``tf.data`` input pipelines with the same random geometric augmentation for an image and its mask.
 
-Each element gets its own seed from a seeded stream, so augmentation is repeatable whatever the
-number of parallel calls. Flips, 90° rotations (together: the 8 symmetries of the square) and shifts
-(reflect-pad, then a random crop of the original size).
+A training epoch is a pure function of (seed, epoch): its order is a stateless shuffle keyed by both and
+each element gets its own augmentation seed from the same key, so every epoch is shuffled and augmented
+afresh, the same epoch comes out the same whatever the number of parallel calls, and a training run resumed
+at epoch k sees exactly what an uninterrupted one saw there. Flips, 90° rotations (together: the 8
+symmetries of the square) and shifts (reflect-pad, then a random crop of the original size).
 """
 
 from __future__ import annotations
@@ -41,13 +43,25 @@ def _augment(x: tf.Tensor, seed: tf.Tensor, aug: Augmentation, size: int) -> tf.
     return x
 
 
+def epoch_keys(seed: int, epoch: int | tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The stateless keys of one training epoch: (shuffle key, augmentation key), each an int64 pair.
+
+    ``epoch`` is an int or a scalar integer tensor (as inside ``tf.data.Dataset.flat_map``).
+    """
+    key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    shuffle_key, augment_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+    return shuffle_key, augment_key
+
+
 def make_dataset(images: np.ndarray, indices: Sequence[int], targets: np.ndarray, *, batch_size: int,
                  training: bool, seed: int, augmentation: Augmentation | None = None,
-                 target_is_mask: bool = False) -> tf.data.Dataset:
+                 target_is_mask: bool = False, epoch: int | tf.Tensor = 0) -> tf.data.Dataset:
     """Batches of (float32 image 0–255, target) read lazily from the (memory-mapped) ``images`` array.
 
     ``targets`` is indexed like ``images``: masks (N×S×S, 0/1) or one-hot labels (N×C).
-    Training batches are shuffled (seeded) and augmented; others keep their order.
+    Training batches are those of epoch ``epoch`` (an int, or a scalar tensor inside ``flat_map``): shuffled
+    and augmented by keys drawn from (``seed``, ``epoch``) only, so each epoch differs from the others and
+    is the same every time it is made. Others keep their order and ignore ``epoch``.
     """
     indices = np.asarray(indices, dtype=np.int64)
     size = images.shape[1]
@@ -61,23 +75,28 @@ def make_dataset(images: np.ndarray, indices: Sequence[int], targets: np.ndarray
         img = tf.cast(tf.reshape(img, (size, size, 3)), tf.float32)
         return img, tf.reshape(tgt, target_shape)
 
-    ds = tf.data.Dataset.from_tensor_slices(indices)
-    if training:
-        ds = ds.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if training and augmentation is not None:
-        seeds = tf.data.Dataset.random(seed=seed).batch(2)
-        channels = 3 + (1 if target_is_mask else 0)
+    if not training:
+        ds = tf.data.Dataset.from_tensor_slices(indices).map(load, num_parallel_calls=tf.data.AUTOTUNE,
+                                                              deterministic=True)
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-        def aug(pair, s):
-            img, tgt = pair
-            if target_is_mask:
-                both = _augment(tf.concat([img, tgt], axis=-1), s, augmentation, size)
-                both = tf.ensure_shape(both, (size, size, channels))
-                return both[..., :3], both[..., 3:]
-            return tf.ensure_shape(_augment(img, s, augmentation, size), (size, size, 3)), tgt
+    shuffle_key, augment_key = epoch_keys(seed, epoch)
+    order = tf.random.experimental.stateless_shuffle(tf.constant(indices), seed=shuffle_key)
+    element_seeds = tf.random.experimental.stateless_split(augment_key, len(indices))
+    channels = 3 + (1 if target_is_mask else 0)
 
-        ds = tf.data.Dataset.zip((ds, seeds)).map(aug, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    def load_augmented(i, element_seed):
+        img, tgt = load(i)
+        if augmentation is None:
+            return img, tgt
+        if target_is_mask:
+            both = _augment(tf.concat([img, tgt], axis=-1), element_seed, augmentation, size)
+            both = tf.ensure_shape(both, (size, size, channels))
+            return both[..., :3], both[..., 3:]
+        return tf.ensure_shape(_augment(img, element_seed, augmentation, size), (size, size, 3)), tgt
+
+    ds = tf.data.Dataset.from_tensor_slices((order, element_seeds))
+    ds = ds.map(load_augmented, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

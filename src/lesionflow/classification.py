@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -49,9 +50,9 @@ def train_fold(cache: Cache, truth: pd.DataFrame, folds: np.ndarray, fold: int, 
              len(val_idx), dict(zip(isic.CLASSES, np.bincount(labels[train_idx], minlength=7).tolist())))
     seed = settings["seed"] + fold
     aug = Augmentation.from_config(settings.get("augmentation"))
-    train = make_dataset(cache.images, train_idx, onehot, batch_size=settings["batch_size"], training=True,
-                         seed=seed, augmentation=aug)
-    val = make_dataset(cache.images, val_idx, onehot, batch_size=settings["batch_size"], training=False, seed=seed)
+    common = dict(images=cache.images, targets=onehot, batch_size=settings["batch_size"], seed=seed)
+    train = partial(make_dataset, indices=train_idx, training=True, augmentation=aug, **common)  # train(epoch=e)
+    val = make_dataset(indices=val_idx, training=False, **common)
     model = build_classifier(settings["encoder"], settings["image_size"], len(isic.CLASSES),
                              settings.get("encoder_weights"), settings.get("dense_layers", (128,)),
                              settings.get("l2", 1e-3), settings.get("dropout", 0.0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -37,9 +38,10 @@ def train_fold(cache: Cache, folds: np.ndarray, fold: int, settings: dict, work_
     log.info("fold %d: %d training, %d validation images", fold, len(train_idx), len(val_idx))
     seed = settings["seed"] + fold
     aug = Augmentation.from_config(settings.get("augmentation"))
-    common = dict(batch_size=settings["batch_size"], seed=seed, target_is_mask=True)
-    train = make_dataset(cache.images, train_idx, cache.masks, training=True, augmentation=aug, **common)
-    val = make_dataset(cache.images, val_idx, cache.masks, training=False, **common)
+    common = dict(images=cache.images, targets=cache.masks, batch_size=settings["batch_size"], seed=seed,
+                  target_is_mask=True)
+    train = partial(make_dataset, indices=train_idx, training=True, augmentation=aug, **common)  # train(epoch=e)
+    val = make_dataset(indices=val_idx, training=False, **common)
     model = build_unet(settings["encoder"], settings["image_size"], settings.get("encoder_weights"),
                        settings.get("decoder_filters", (256, 128, 64, 32, 16)))
     model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]),

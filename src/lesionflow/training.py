@@ -3,9 +3,9 @@
 Work files live in ``work_dir`` (not a workflow output, so a killed job leaves them for the rerun):
 
 * ``state.json``: the training state after the last finished epoch: the number of epochs done, their
-  history rows, the learning-rate schedule's counters, the names of the backup and of the best model that
-  belong to it, and a fingerprint of the model, optimizer and schedule (a backup made with other
-  settings is never resumed);
+  history rows, the learning-rate schedule's counters, the states of the model's random seed generators
+  (dropout), the names of the backup and of the best model that belong to it, and a fingerprint of the
+  model, optimizer and schedule (a backup made with other settings is never resumed);
 * ``backup-<epochs done>.weights.h5``: weights and optimizer state (learning rate included);
 * ``best-<epoch>.keras``: the model with the lowest validation loss so far;
 * ``history.csv``: the rows of ``state.json`` as a table, to watch progress.
@@ -14,6 +14,10 @@ Every epoch writes its new files first and then replaces ``state.json`` in one r
 killed, the rerun finds a consistent state, runs again the epoch that was interrupted, and deletes the
 files ``state.json`` does not name. On success the best model and the history are written to their final
 paths (atomically) and the work folder is removed.
+
+Given the training batches as a function of the epoch (:func:`lesionflow.augment.make_dataset` with
+``epoch=``), a resumed run feeds epoch k the batches an uninterrupted run would have, and restores every
+other random state too, so that it ends with the same weights as a run never killed.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ import math
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import keras
+import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from .imageio import atomic_path
 from .provenance import write_json
@@ -81,7 +87,7 @@ class _Commit(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": int(epoch), **{k: float(v) for k, v in sorted((logs or {}).items())}}
         state = dict(self.state, history=[*self.state["history"], row], epoch=epoch + 1,
-                     plateau=self.plateau.counters())
+                     plateau=self.plateau.counters(), seed_states=_seed_states(self.model))
         val_loss = row.get("val_loss", math.nan)
         best = state["best"]
         if math.isfinite(val_loss) and (best is None or val_loss < best["val_loss"]):
@@ -112,6 +118,21 @@ def _remove_unnamed(work: Path, state: dict | None) -> None:
 def _named(state: dict) -> list[str]:
     """The files a committed state needs: its backup and, once there is one, its best model."""
     return [name for name in (state["backup"], state["best"] and state["best"]["file"]) if name]
+
+
+def _seed_state_variables(model: keras.Model) -> list[keras.Variable]:
+    """The model's state beyond its weights: the states of its random seed generators (dropout), in order.
+
+    ``save_weights`` leaves them out, so a resumed run would draw its first epoch's dropout masks again.
+    Their names are numbered per process (``seed_generator_3``), so they are matched by position.
+    """
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def _seed_states(model: keras.Model) -> list[list[int]]:
+    """Where each of the model's random seed generators stands now, to restore after a resume."""
+    return [keras.ops.convert_to_numpy(v).tolist() for v in _seed_state_variables(model)]
 
 
 def _describe_loss(loss: Any) -> Any:
@@ -156,25 +177,47 @@ def _restore(model: keras.Model, work: Path, wanted: str) -> dict | None:
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         model.load_weights(work / state["backup"])
+        variables, saved = _seed_state_variables(model), state.get("seed_states") or []
+        if len(saved) == len(variables):
+            for variable, value in zip(variables, saved):
+                variable.assign(np.asarray(value, dtype=variable.dtype))
+        else:
+            log.warning("%s holds %d random seed states for %d seed generators: dropout restarts its sequence",
+                        state_path, len(saved), len(variables))
         _write_history(work / HISTORY, state["history"])  # a kill may have come between commit and view
     _remove_unnamed(work, state)
     return state
 
 
-def fit(model: keras.Model, train, validation, schedule: Schedule, work_dir: str | Path,
-        model_out: str | Path, history_out: str | Path, class_weight: dict | None = None,
-        verbose: int = 2, key: str = "") -> pd.DataFrame:
+def _remaining_epochs(train: Callable[..., tf.data.Dataset], first: int,
+                      stop: int) -> tuple[tf.data.Dataset, int]:
+    """Epochs ``first``…``stop - 1`` of ``train(epoch=…)`` back to back, and the number of batches per epoch."""
+    steps = int(train(epoch=first).cardinality())
+    if steps <= 0:
+        raise ValueError(f"the training batches of one epoch must be a known, positive number (got {steps})")
+    epochs = tf.data.Dataset.range(first, stop).flat_map(lambda epoch: train(epoch=epoch))
+    return epochs.prefetch(tf.data.AUTOTUNE), steps
+
+
+def fit(model: keras.Model, train: Callable[..., tf.data.Dataset] | tf.data.Dataset, validation,
+        schedule: Schedule, work_dir: str | Path, model_out: str | Path, history_out: str | Path,
+        class_weight: dict | None = None, verbose: int = 2, key: str = "") -> pd.DataFrame:
     """Train ``model`` (already compiled) for ``schedule.epochs`` epochs, resuming from ``work_dir`` if a
     previous run of the same settings was killed; write the best model and the history; return the history.
 
-    ``key`` names what else a backup must match to be resumed (e.g. a fingerprint of the training data).
+    ``train`` is a function of ``epoch=`` (an int64 scalar tensor) giving that epoch's batches, such as
+    ``functools.partial(make_dataset, …, training=True)``: a resumed run then sees the batches of an
+    uninterrupted one. A ``tf.data.Dataset`` is taken too, one pass per epoch, and restarts its random
+    sequence on a resume. ``key`` names what else a backup must match to be resumed (e.g. a fingerprint of
+    the training data).
     """
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     wanted = fingerprint(model, schedule, class_weight, key)
     state = _restore(model, work, wanted)
     if state is None:
-        state = {"fingerprint": wanted, "epoch": 0, "history": [], "best": None, "backup": None, "plateau": None}
+        state = {"fingerprint": wanted, "epoch": 0, "history": [], "best": None, "backup": None, "plateau": None,
+                 "seed_states": None}
     else:
         log.info("resuming from the backup in %s after epoch %d of %d (learning rate %.3g)", work,
                  state["epoch"], schedule.epochs, float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
@@ -182,8 +225,12 @@ def fit(model: keras.Model, train, validation, schedule: Schedule, work_dir: str
                        patience=schedule.lr_patience, min_lr=schedule.min_learning_rate, verbose=1)
     commit = _Commit(work, state, plateau)
     if state["epoch"] < schedule.epochs:
-        model.fit(train, validation_data=validation, epochs=schedule.epochs, initial_epoch=state["epoch"],
-                  callbacks=[plateau, commit], shuffle=False, class_weight=class_weight, verbose=verbose)
+        batches, steps = train, None
+        if not isinstance(train, tf.data.Dataset):
+            batches, steps = _remaining_epochs(train, state["epoch"], schedule.epochs)
+        model.fit(batches, validation_data=validation, epochs=schedule.epochs, initial_epoch=state["epoch"],
+                  steps_per_epoch=steps, callbacks=[plateau, commit], shuffle=False, class_weight=class_weight,
+                  verbose=verbose)
     state = commit.state
     table = pd.DataFrame(state["history"])
     if len(table) != schedule.epochs or table["epoch"].tolist() != list(range(schedule.epochs)):
