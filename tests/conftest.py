@@ -47,3 +47,27 @@ def make_jpeg(tmp_path):
         return path
 
     return make
+
+
+#: Stored size (H, W) and lesion box (rows, columns) of :func:`write_rotated_lesion`: off-centre, so that a
+#: quarter turn or a flip of the image or its mask moves the lesion somewhere else.
+ROTATED_LESION_SIZE = (120, 200)
+ROTATED_LESION_BOX = (slice(15, 55), slice(120, 180))
+
+
+def write_rotated_lesion(path: Path, orientation: int = 6) -> np.ndarray:
+    """A JPEG with a dark lesion at :data:`ROTATED_LESION_BOX` of its stored grid and an EXIF orientation tag.
+
+    Returns its mask as the ISIC masks are drawn: a 0/255 ``uint8`` array on the stored pixel grid.
+    """
+    rng = np.random.default_rng(0)
+    pixels = np.empty((*ROTATED_LESION_SIZE, 3), np.float64)
+    pixels[:] = (205, 175, 160)  # skin
+    pixels[ROTATED_LESION_BOX] = (70, 45, 35)  # lesion
+    pixels = np.clip(pixels + rng.normal(0, 3, pixels.shape), 0, 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels).save(path, format="JPEG", quality=95, exif=exif.tobytes())
+    mask = np.zeros(ROTATED_LESION_SIZE, np.uint8)
+    mask[ROTATED_LESION_BOX] = 255
+    return mask

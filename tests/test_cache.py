@@ -1,4 +1,4 @@
-"""Resize-to-cache: shapes, index, masks, determinism, and nothing left behind on bad input."""
+"""Resize-to-cache: shapes, index, masks, determinism, the stored pixel grid, and nothing left behind on bad input."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from conftest import ROTATED_LESION_SIZE, write_rotated_lesion
 from lesionflow.cache import build_cache, load_cache
 from lesionflow.errors import InputError
+from lesionflow.validation import check_images
 
 
 @pytest.fixture
@@ -92,3 +94,37 @@ def test_size_mismatched_mask_is_refused(image_set, tmp_path):
 def test_empty_set_is_refused(tmp_path):
     with pytest.raises(InputError, match="no images"):
         build_cache([], [], 32, tmp_path / "i.npy", tmp_path / "i.csv", progress=False)
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boolean arrays."""
+    return float((a & b).sum() / (a | b).sum())
+
+
+def test_exif_rotated_image_and_its_mask_line_up_on_the_stored_grid(tmp_path):
+    """Orientation 6 (shown turned a quarter): checked, cached and predicted back on the stored grid."""
+    image_id = "ISIC_0000001"
+    image = tmp_path / f"{image_id}.jpg"
+    mask = tmp_path / f"{image_id}_segmentation.png"
+    truth = write_rotated_lesion(image, orientation=6)
+    Image.fromarray(truth).save(mask)
+    assert check_images([image], [mask])["largest_image_hw"] == list(ROTATED_LESION_SIZE)  # no size error
+
+    out = tmp_path / "cache"
+    table = build_cache([image_id], [image], 32, out / "images.npy", out / "index.csv", [mask], out / "masks.npy",
+                        progress=False)
+    assert tuple(table.loc[0, ["height", "width"]]) == ROTATED_LESION_SIZE
+    cache = load_cache(out / "images.npy", out / "index.csv", out / "masks.npy")
+    dark = cache.images[0].mean(axis=2) < 128  # the lesion as the cached image shows it
+    lesion = cache.masks[0] == 1
+    assert _overlap(dark, lesion) > 0.8
+    rows, cols = np.nonzero(lesion)
+    assert rows.mean() < 16 < cols.mean()  # upper right, where it is on the stored grid
+
+    from lesionflow.segmentation import write_masks
+
+    postprocess = dict(sigma=0.0, threshold=0.5, largest_component=True)
+    written = write_masks(cache, cache.masks.astype(np.float32), tmp_path / "predicted", postprocess)
+    with Image.open(written[0]) as predicted:
+        assert predicted.size == ROTATED_LESION_SIZE[::-1]  # (W, H) of the stored grid
+        assert _overlap(np.asarray(predicted) > 128, truth > 0) > 0.8

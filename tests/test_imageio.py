@@ -1,4 +1,4 @@
-"""Image decoding, resizing quality, colour modes, EXIF rotation and mask checks."""
+"""Image decoding, resizing quality, colour modes, the stored pixel grid (EXIF orientation ignored), mask checks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from PIL import Image
 from skimage.transform import resize
 
 from lesionflow.errors import InputError
-from lesionflow.imageio import read_mask, read_rgb, read_rgb_resized, resize_mask
+from lesionflow.imageio import (exif_orientation, image_size, read_mask, read_rgb, read_rgb_resized, resize_mask,
+                               write_png)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -51,14 +52,39 @@ def test_sixteen_bit_greyscale_png_becomes_rgb(tmp_path):
     assert out[..., 0].max() == (arr.max() >> 8)
 
 
-@pytest.mark.parametrize("orientation,upright", [(1, (300, 200)), (6, (200, 300)), (8, (200, 300)), (3, (300, 200))])
-def test_exif_rotation_is_applied(make_jpeg, orientation, upright):
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8, 5])
+def test_exif_orientation_is_ignored(make_jpeg, orientation):
+    """Pixels and sizes are those of the stored grid whatever the tag says; the tag itself is still read."""
     path = make_jpeg("r.jpg", 300, 200, orientation=orientation)
-    assert read_rgb(path).shape[:2] == upright
+    with Image.open(path) as img:
+        stored = np.asarray(img.convert("RGB"))
+    assert stored.shape[:2] == (300, 200)
+    assert np.array_equal(read_rgb(path), stored)  # not turned: a half turn (3) keeps the shape, not the pixels
+    assert image_size(path) == (300, 200)
     small, original = read_rgb_resized(path, 64)
-    assert original == upright
-    reference = resize(read_rgb(path), (64, 64), anti_aliasing=True, preserve_range=True)
+    assert original == (300, 200)
+    reference = resize(stored, (64, 64), anti_aliasing=True, preserve_range=True)
     assert psnr(small, np.round(reference)) >= 38.0
+    assert exif_orientation(path) == orientation
+
+
+def test_orientation_is_1_without_a_usable_tag(make_jpeg, tmp_path):
+    assert exif_orientation(make_jpeg("plain.jpg", 40, 30)) == 1
+    assert exif_orientation(make_jpeg("odd.jpg", 40, 30, orientation=9)) == 1  # not one of the 8 orientations
+    Image.fromarray(np.zeros((4, 5, 3), np.uint8)).save(tmp_path / "p.png")
+    assert exif_orientation(tmp_path / "p.png") == 1
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_png_carries_the_orientation_it_is_given(tmp_path, orientation):
+    arr = np.zeros((30, 40), np.uint8)
+    arr[2:10, 25:38] = 255  # off-centre: a turned copy would differ
+    path = tmp_path / "m.png"
+    write_png(path, arr, orientation=orientation)
+    with Image.open(path) as img:
+        assert img.format == "PNG" and img.getexif().get(0x0112) == (None if orientation == 1 else orientation)
+    assert exif_orientation(path) == orientation
+    assert np.array_equal(read_mask(path, (30, 40)), arr > 0)  # read back on the stored grid, unturned
 
 
 def test_truncated_jpeg_names_the_file(make_jpeg):

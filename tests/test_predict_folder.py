@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from snakemake_interface_storage_plugins.io import WILDCARD_REGEX
 
+from conftest import ROTATED_LESION_BOX, ROTATED_LESION_SIZE, write_rotated_lesion
 from lesionflow import isic, userimages
 from lesionflow.cache import build_cache, load_cache
 from lesionflow.errors import InputError
@@ -149,7 +150,9 @@ def test_the_cache_equals_the_task3_cache_of_the_same_files(user_folder, tmp_pat
     cache_images(listing, 48, tmp_path / "a.npy", tmp_path / "a.csv", progress=False)
     build_cache(list(listing.names), listing.paths, 48, tmp_path / "b.npy", tmp_path / "b.csv", progress=False)
     assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
-    assert pd.read_csv(tmp_path / "a.csv").equals(pd.read_csv(tmp_path / "b.csv"))
+    ours = pd.read_csv(tmp_path / "a.csv")
+    assert ours.drop(columns="orientation").equals(pd.read_csv(tmp_path / "b.csv"))
+    assert ours["orientation"].tolist() == [1, 1, 1]  # none of them has an EXIF orientation tag
 
 
 def test_no_usable_file_is_an_error_naming_the_key_and_leaves_nothing(tmp_path):
@@ -196,6 +199,44 @@ def test_masks_and_crops_are_named_after_their_inputs_at_the_original_size(user_
     assert np.asarray(Image.open(crops / "mole 1.jpg.png")).shape == (300, 400, 3)
     assert np.load(tmp_path / "m.npy").shape == (2, 24, 24, 3)
     assert pd.read_csv(tmp_path / "m.csv")["image"].tolist() == names
+
+
+def test_a_turned_photo_is_used_as_stored_and_its_outputs_keep_its_orientation_tag(make_jpeg, tmp_path):
+    """Orientation 6: mask and crop on the stored grid, each PNG tagged 6 so a viewer turns it like the photo."""
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    truth = write_rotated_lesion(folder / "turned.jpg", orientation=6) > 0
+    shutil.move(make_jpeg("plain.jpg", 90, 70, seed=3), folder / "plain.jpg")
+    index, _ = cache_images(list_images(folder, KEY), 32, tmp_path / "i.npy", tmp_path / "i.csv", progress=False)
+    assert index["image"].tolist() == ["plain.jpg", "turned.jpg"]
+    assert [tuple(r) for r in index[["height", "width", "orientation"]].to_numpy()] == [(90, 70, 1),
+                                                                                       (*ROTATED_LESION_SIZE, 6)]
+    cache = load_cache(tmp_path / "i.npy", tmp_path / "i.csv")
+    prob = (cache.images.mean(axis=3) < 128).astype(np.float32)  # a model that finds the dark lesion
+    prob[0] = 0.0  # no lesion in the plain photo
+
+    masks = tmp_path / "out" / "masks"
+    masks.parent.mkdir()
+    write_masks(cache.index, prob, masks, dict(sigma=0.0, threshold=0.5, largest_component=True))
+    with Image.open(masks / "turned.jpg.png") as mask:
+        assert mask.size == ROTATED_LESION_SIZE[::-1] and mask.getexif().get(0x0112) == 6
+        lesion = np.asarray(mask) > 128
+    assert (lesion & truth).sum() / (lesion | truth).sum() > 0.8  # lines up with the stored pixels
+    with Image.open(masks / "plain.jpg.png") as mask:
+        assert mask.size == (70, 90) and mask.getexif().get(0x0112) is None
+
+    crops = tmp_path / "out" / "masked"
+    empty = crop_images(folder, ["plain.jpg", "turned.jpg"], masks, crops, 24, tmp_path / "m.npy",
+                        tmp_path / "m.csv", progress=False)
+    assert empty == ["plain.jpg"]
+    with Image.open(crops / "turned.jpg.png") as crop:
+        assert crop.getexif().get(0x0112) == 6
+        pixels = np.asarray(crop)
+    rows, cols = ROTATED_LESION_BOX
+    assert abs(pixels.shape[0] - (rows.stop - rows.start)) <= 3 and abs(pixels.shape[1] - (cols.stop - cols.start)) <= 3
+    assert pixels.mean() < 100  # the dark lesion, cut from the stored grid
+    with Image.open(crops / "plain.jpg.png") as crop:
+        assert crop.size == (70, 90) and crop.getexif().get(0x0112) is None
 
 
 def test_predictions_table_has_the_class_columns_and_the_most_probable_class():

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import ROOT, textured_rgb
+from conftest import ROOT, textured_rgb, write_rotated_lesion
 from lesionflow.cache import load_cache
 from lesionflow.config import load_schema
 from lesionflow.errors import InputError
@@ -76,23 +76,21 @@ def test_every_bad_image_is_found_and_the_first_is_named(tmp_path, caplog):
     assert f"{images[5]}: not a readable image" in caplog.text
 
 
-def test_masks_are_checked_against_their_upright_image(tmp_path):
-    """An EXIF-rotated image's mask has the upright size, as the cache compares them."""
+def test_masks_are_checked_against_the_stored_grid_of_their_image(tmp_path):
+    """An EXIF-rotated image's mask has the stored size, as the official masks are drawn on the stored grid."""
     folder, masks = tmp_path / "img", tmp_path / "msk"
     folder.mkdir()
     masks.mkdir()
-    exif = Image.Exif()
-    exif[0x0112] = 6  # stored 60×80 (H×W), shown rotated: 80×60
     image = folder / f"{IDS[0]}.jpg"
-    Image.fromarray(textured_rgb(60, 80)).save(image, exif=exif.tobytes())
     mask = masks / f"{IDS[0]}_segmentation.png"
-    Image.fromarray(np.zeros((80, 60), np.uint8)).save(mask)
-    assert check_images([image], [mask])["largest_image_hw"] == [80, 60]
-    assert check_ground_truth([image], [mask])["largest_image_hw"] == [80, 60]
-    Image.fromarray(np.zeros((60, 80), np.uint8)).save(mask)
-    with pytest.raises(InputError, match=re.escape(f"{mask}: mask is 80×60 but its image is 60×80 (width×height)")):
+    Image.fromarray(write_rotated_lesion(image, orientation=6)).save(mask)  # stored 120×200 (H×W), shown 200×120
+    assert check_images([image], [mask])["largest_image_hw"] == [120, 200]
+    assert check_ground_truth([image], [mask])["largest_image_hw"] == [120, 200]
+    Image.fromarray(np.zeros((200, 120), np.uint8)).save(mask)  # drawn on the turned (displayed) grid
+    with pytest.raises(InputError, match=re.escape(f"{mask}: mask is 120×200 but its image is 200×120 "
+                                                   "(width×height)")):
         check_images([image], [mask])
-    with pytest.raises(InputError, match="mask is 80×60 but its image is 60×80"):
+    with pytest.raises(InputError, match="mask is 120×200 but its image is 200×120"):
         check_ground_truth([image], [mask])
 
 

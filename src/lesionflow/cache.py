@@ -34,7 +34,7 @@ class Cache:
     """A resized image set on disk, opened read-only and memory-mapped."""
 
     images: np.ndarray  # N×S×S×3 uint8
-    index: pd.DataFrame  # image, height, width (original size)
+    index: pd.DataFrame  # image, height, width (original size, of the stored pixel grid)
     masks: np.ndarray | None = None  # N×S×S uint8 0/1
 
     @property
@@ -64,7 +64,9 @@ def build_cache(
 ) -> pd.DataFrame:
     """Resize every image (and mask) to ``size``×``size`` and stream them into ``.npy`` files.
 
-    Outputs appear under their final names only when every image succeeded; a bad file raises
+    Images and masks are resized on their stored pixel grids (an image's EXIF orientation tag is ignored), so
+    a mask's lesion stays where it is on its image; each mask must have its image's stored size. Outputs
+    appear under their final names only when every image succeeded; a bad file raises
     :class:`InputError` naming it and leaves nothing behind.
     """
     n = len(image_paths)

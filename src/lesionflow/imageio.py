@@ -1,4 +1,9 @@
-"""Image and mask I/O: decode upright RGB, fast draft-mode reduction, binary-mask checks, atomic writes."""
+"""Image and mask I/O: decode RGB, fast draft-mode reduction, binary-mask checks, atomic writes.
+
+Every image is used on its stored pixel grid: the EXIF orientation tag is read only to be passed on
+(:func:`exif_orientation`), never applied. A mask is drawn on that same grid (as the ISIC masks are), so
+it lines up pixel for pixel with the stored pixels of its image whatever the tag says.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,15 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .errors import InputError
 
 # A large ISIC image (6688×4439) is ~30 Mpx; refuse only absurd sizes.
 Image.MAX_IMAGE_PIXELS = 200_000_000
+
+#: The EXIF tag that says how a viewer should turn the stored pixels.
+_ORIENTATION = 0x0112
 
 #: Colour modes converted to RGB; anything else (16-bit, float) is refused.
 _RGB_CONVERTIBLE = {"RGB", "L", "LA", "P", "PA", "RGBA", "RGBX", "CMYK", "YCbCr", "1", "I;16", "I"}
@@ -56,10 +64,9 @@ def _to_rgb(img: Image.Image, path: Path) -> Image.Image:
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """The image at ``path`` as an upright (EXIF-rotated) RGB ``uint8`` array of shape H×W×3."""
+    """The image at ``path`` on its stored pixel grid (EXIF orientation ignored), RGB ``uint8`` H×W×3."""
     path = Path(path)
     img = _load(_open(path), path)
-    img = ImageOps.exif_transpose(img)
     return np.asarray(_to_rgb(img, path))
 
 
@@ -69,32 +76,36 @@ def read_rgb_resized(path: str | Path, size: int) -> tuple[np.ndarray, tuple[int
     JPEGs are decoded in draft mode (DCT-domain reduction by 1/2, 1/4 or 1/8) to no less than twice the
     target size, then reduced with Pillow's antialiased bilinear (triangle) filter, whose support grows
     with the reduction factor: it matches ``skimage.transform.resize(anti_aliasing=True)`` to ≥ 45 dB PSNR
-    (Lanczos, sharper, falls to ~35 dB on hairs and specks). The original size is the upright size, after
-    EXIF rotation.
+    (Lanczos, sharper, falls to ~35 dB on hairs and specks). Array and size are those of the stored pixel
+    grid; the EXIF orientation tag is ignored.
     """
     path = Path(path)
     img = _open(path)
     full_w, full_h = img.size
     if img.format == "JPEG":
         img.draft("RGB", (2 * size, 2 * size))
-    img = _load(img, path)
-    orientation = img.getexif().get(0x0112, 1)
-    img = ImageOps.exif_transpose(img)
-    if orientation in (5, 6, 7, 8):
-        full_w, full_h = full_h, full_w
-    img = _to_rgb(img, path)
+    img = _to_rgb(_load(img, path), path)
     img = img.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(img), (full_h, full_w)
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """The upright (H, W) of an image from its header, without decoding the pixels."""
+    """The stored (H, W) of an image from its header, without decoding the pixels (EXIF orientation ignored)."""
     path = Path(path)
     with _open(path) as img:
         w, h = img.size
-        if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
-            w, h = h, w
     return h, w
+
+
+def exif_orientation(path: str | Path) -> int:
+    """The EXIF orientation tag (1–8) of the image at ``path``; 1 when it has none or it cannot be read."""
+    path = Path(path)
+    with _open(path) as img:
+        try:
+            orientation = img.getexif().get(_ORIENTATION, 1)
+        except Exception:  # a damaged EXIF block says nothing about the pixels, which are used as stored
+            return 1
+    return orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
 
 
 #: What Pillow's modes mean, for messages about masks in another format.
@@ -160,8 +171,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_png(path: str | Path, array: np.ndarray) -> None:
-    """Write a uint8 array as a lossless PNG, atomically."""
+def write_png(path: str | Path, array: np.ndarray, orientation: int = 1) -> None:
+    """Write a uint8 array as a lossless PNG, atomically.
+
+    An ``orientation`` other than 1 is written as the PNG's EXIF orientation tag, so that a viewer turns the
+    output as it turns the photograph it was made from; the pixels stay on the stored grid.
+    """
     path = Path(path)
+    extra = {}
+    if orientation != 1:
+        exif = Image.Exif()
+        exif[_ORIENTATION] = orientation
+        extra["exif"] = exif.tobytes()
     with atomic_path(path) as tmp:
-        Image.fromarray(array).save(tmp, format="PNG")
+        Image.fromarray(array).save(tmp, format="PNG", **extra)

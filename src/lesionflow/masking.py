@@ -36,6 +36,7 @@ def mask_set(ids: Sequence[str], image_paths: Sequence[Path], mask_dir: str | Pa
              margin: float = 0.0, background: str = "zero", threads: int = 1) -> pd.DataFrame:
     """Write ``out_dir/ISIC_<id>.png`` crops and the classifier's cache (N×size×size×3 + index).
 
+    Image and mask are cropped on the stored pixel grid (an image's EXIF orientation tag is ignored).
     Returns the table of ids whose predicted mask was empty (the whole image was used).
     """
     out = Path(out_dir)

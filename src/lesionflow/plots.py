@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from PIL import Image, ImageOps  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from .errors import InputError  # noqa: E402
 from .imageio import atomic_path  # noqa: E402
@@ -144,7 +144,7 @@ def read_probabilities(path: str | Path, classes: Sequence[str]) -> pd.DataFrame
 
 
 def load_thumbnail(path: str | Path, max_side: int) -> np.ndarray:
-    """An upright RGB ``uint8`` copy of the image at ``path``, its longer side at most ``max_side``.
+    """An RGB ``uint8`` copy of the image at ``path`` (stored pixel grid), its longer side at most ``max_side``.
 
     JPEGs are decoded in draft mode, so a 30-megapixel photograph costs a fraction of a full decode.
     """
@@ -153,7 +153,7 @@ def load_thumbnail(path: str | Path, max_side: int) -> np.ndarray:
         with Image.open(path) as img:
             if img.format == "JPEG":
                 img.draft("RGB", (2 * max_side, 2 * max_side))
-            img = ImageOps.exif_transpose(img).convert("RGB")
+            img = img.convert("RGB")
             img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             return np.asarray(img)
     except FileNotFoundError:

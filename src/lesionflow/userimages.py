@@ -10,6 +10,10 @@ output is called:
   gives ``masks/mole 1.JPG.png`` and ``masked/mole 1.JPG.png``, and its row in ``predictions.csv`` has
   ``file`` = ``mole 1.JPG``. File names are unique within a folder, so outputs never collide (``a.jpg``
   and ``a.png`` give ``a.jpg.png`` and ``a.png.png``), and the input's name is the output's minus ``.png``.
+* Every image is used on its stored pixel grid; its EXIF orientation tag is ignored, as for the ISIC sets.
+  A mask therefore has the image's stored size and lines up pixel for pixel with its stored pixels. So that
+  a viewer shows the outputs turned like the photograph, the mask and masked-crop PNGs carry the image's
+  EXIF orientation tag when it has one other than 1.
 * An image file that cannot be used is skipped and listed with the reason in ``skipped.csv``: a name
   that is not valid UTF-8 or too long to add ``.png`` to, a broken link, or content that does not decode
   (a truncated JPEG, a text file named ``.jpg``, ...).
@@ -39,7 +43,7 @@ from tqdm import tqdm
 
 from . import isic
 from .errors import InputError
-from .imageio import atomic_path, read_mask, read_rgb, read_rgb_resized, write_png
+from .imageio import atomic_path, exif_orientation, read_mask, read_rgb, read_rgb_resized, write_png
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +148,16 @@ def cache_images(listing: Listing, size: int, images_out: str | Path, index_out:
     """Resize every readable image of ``listing`` to ``size``×``size`` into ``images_out`` and its index.
 
     ``images_out`` holds N×S×S×3 uint8; the index has ``image`` (the file name), ``height`` and ``width``
-    (the upright original size). Files that do not decode are left out; returns ``(index, skipped)``,
-    where ``skipped`` lists (:data:`SKIPPED_COLUMNS`) those and the listing's rejected files, sorted by
-    name. Raises :class:`InputError` naming ``key`` when no file can be used; outputs appear only on success.
+    (the original size of the stored pixel grid) and ``orientation`` (the EXIF orientation tag, 1 when
+    there is none), which :func:`write_masks` passes on to the masks. Files that do not decode are left
+    out; returns ``(index, skipped)``, where ``skipped`` lists (:data:`SKIPPED_COLUMNS`) those and the
+    listing's rejected files, sorted by name. Raises :class:`InputError` naming ``key`` when no file can
+    be used; outputs appear only on success.
     """
     names = listing.names
     n = len(names)
     sizes = np.zeros((n, 2), dtype=np.int64)
+    orientations = np.ones(n, dtype=np.int64)
     reasons: list[str | None] = [None] * n
     scratch = Path(images_out).with_name(f".{Path(images_out).name}.all.tmp{os.getpid()}")
     try:
@@ -160,6 +167,7 @@ def cache_images(listing: Listing, size: int, images_out: str | Path, index_out:
             def work(i: int) -> None:
                 try:
                     everything[i], sizes[i] = read_rgb_resized(listing.folder / names[i], size)
+                    orientations[i] = exif_orientation(listing.folder / names[i])
                 except MemoryError:
                     raise
                 except Exception as exc:  # any per-file failure skips that file, with its reason
@@ -186,7 +194,7 @@ def cache_images(listing: Listing, size: int, images_out: str | Path, index_out:
             images.flush()
             del images, everything
             index = pd.DataFrame({"image": [names[i] for i in good], "height": sizes[good, 0],
-                                  "width": sizes[good, 1]})
+                                  "width": sizes[good, 1], "orientation": orientations[good]})
             index.to_csv(index_tmp, index=False)
     finally:
         scratch.unlink(missing_ok=True)
@@ -221,7 +229,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 
 def write_masks(index: pd.DataFrame, prob: np.ndarray, out_dir: str | Path, postprocess: dict) -> list[Path]:
-    """One full-size 0/255 mask per image, ``<file name>.png``, from the ensemble's S×S probabilities."""
+    """One full-size 0/255 mask per image, ``<file name>.png``, from the ensemble's S×S probabilities.
+
+    Each mask has the size of its image's stored pixel grid and carries the index's ``orientation`` (the
+    image's EXIF tag) when that is not 1.
+    """
     from .segmentation import full_size_mask
 
     if len(index) != len(prob):
@@ -231,7 +243,8 @@ def write_masks(index: pd.DataFrame, prob: np.ndarray, out_dir: str | Path, post
         for p, row in tqdm(zip(prob, index.itertuples(index=False)), total=len(prob), desc="masks", unit="img",
                            mininterval=2):
             mask = full_size_mask(p, (int(row.height), int(row.width)), **postprocess)
-            write_png(tmp / output_name(row.image), mask.astype(np.uint8) * 255)
+            write_png(tmp / output_name(row.image), mask.astype(np.uint8) * 255,
+                      orientation=int(getattr(row, "orientation", 1)))
             written.append(Path(out_dir) / output_name(row.image))
     return written
 
@@ -241,7 +254,8 @@ def crop_images(folder: str | Path, names: Sequence[str], mask_dir: str | Path, 
                 threads: int = 1, progress: bool = True) -> list[str]:
     """Write each image's lesion crop as ``out_dir/<file name>.png`` and the classifier's cache.
 
-    The crop is that of :func:`lesionflow.masking.masked_crop` with the image's predicted mask; the cache
+    The crop is that of :func:`lesionflow.masking.masked_crop` with the image's predicted mask, both on the
+    stored pixel grid; the PNG carries the image's EXIF orientation tag when that is not 1. The cache
     holds each crop resized to ``size``×``size``. Returns the names whose mask was empty (whole image used).
     """
     from .masking import masked_crop
@@ -256,7 +270,7 @@ def crop_images(folder: str | Path, names: Sequence[str], mask_dir: str | Path, 
             image = read_rgb(folder / names[i])
             mask = read_mask(mask_dir / output_name(names[i]), image.shape[:2])
             crop, empty[i] = masked_crop(image, mask, margin, background)
-            write_png(crops_tmp / output_name(names[i]), crop)
+            write_png(crops_tmp / output_name(names[i]), crop, orientation=exif_orientation(folder / names[i]))
             cache[i] = np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.LANCZOS))
 
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:

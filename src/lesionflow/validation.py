@@ -1,7 +1,9 @@
 """Input checks that run before any stage, so that a bad file fails in seconds rather than after training.
 
 :func:`check_images` checks what a set's cache reads: every image decodes and, for the segmentation
-training set, every mask exists, has its image's size and is an 8-bit single-channel 0/255 image.
+training set, every mask exists, has its image's size and is an 8-bit single-channel 0/255 image. Sizes
+are those of the stored pixel grid (an image's EXIF orientation tag is ignored, as the masks are drawn on
+that grid), the same sizes the caches and the predicted masks use.
 :func:`check_ground_truth` checks the masks and labels of a held-out set against its images.
 :func:`check_training_labels` checks the Task 3 training ground truth and lesion groupings against the
 training images. Each returns a summary for ``results/checks/*.json``. All problems of a kind are
@@ -42,7 +44,7 @@ def ids_of(image_paths: Sequence[str | Path]) -> list[str]:
 
 
 def check_image(path: str | Path) -> tuple[int, int]:
-    """Decode ``path`` completely (JPEGs at reduced scale) and return its upright (H, W)."""
+    """Decode ``path`` completely (JPEGs at reduced scale) and return its stored (H, W), EXIF orientation ignored."""
     try:
         return read_rgb_resized(path, _CHECK_SIZE)[1]
     except InputError:
