@@ -18,6 +18,7 @@ import pandas as pd
 from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
+from .diskspace import reserved_memmap
 from .errors import InputError
 from .imageio import atomic_path, read_mask, read_rgb_resized, resize_mask
 
@@ -82,9 +83,9 @@ def build_cache(
             (nullcontext() if masks_out is None else atomic_path(masks_out)) as masks_tmp:
         # Create the files, then map one chunk at a time: unmapping a written chunk hands its pages
         # back to the page cache, so the job's resident memory stays flat whatever N is.
-        open_memmap(images_tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3)).flush()
+        reserved_memmap(images_tmp, (n, size, size, 3), np.uint8, what=f"the cache of {n} images at {size}²").flush()
         if masks_tmp is not None:
-            open_memmap(masks_tmp, mode="w+", dtype=np.uint8, shape=(n, size, size)).flush()
+            reserved_memmap(masks_tmp, (n, size, size), np.uint8, what=f"the cache of {n} masks at {size}²").flush()
         bar = tqdm(total=n, disable=not progress, desc=f"resize {Path(images_out).parent.name}", unit="img",
                    mininterval=2)
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from .diskspace import describe, out_of_space
 from .errors import InputError
 
 log = logging.getLogger("lesionflow")
@@ -27,8 +28,9 @@ def job(name: str, log_path: str | Path | None = None, threads: int | None = Non
 
     Logging (and the stdout and stderr of libraries such as Keras and tqdm) goes to ``log_path``; the first line
     records the start time, the last a one-line summary: the elapsed time and what the job wrote
-    (``outputs``, e.g. ``snakemake.output``; a folder is counted in files). An :class:`InputError`
-    ends the process with exit status 1 and its message as the last line of the log and of stderr.
+    (``outputs``, e.g. ``snakemake.output``; a folder is counted in files). An :class:`InputError`, or a
+    write that failed for lack of space (:mod:`lesionflow.diskspace`), ends the process with exit status 1
+    and one line as the last line of the log and of stderr.
     """
     stream = sys.stderr
     console = os.fdopen(os.dup(2), "w", buffering=1)  # where Snakemake shows the job's stderr
@@ -50,10 +52,30 @@ def job(name: str, log_path: str | Path | None = None, threads: int | None = Non
     try:
         yield log
     except InputError as exc:
-        log.error("job %s failed: %s", name, exc)
-        print(f"ERROR: {exc}", file=console, flush=True)
-        sys.exit(1)
+        _fail(name, str(exc), console)
+    except Exception as exc:
+        if not out_of_space(exc):
+            raise
+        outputs = [Path(out) for out in outputs]
+        # Without running finalisers: HDF5 objects left open by the failed write can crash the interpreter's
+        # shutdown (a segmentation fault instead of this line). Temporary files are gone already: every
+        # ``atomic_path`` block the error passed through removed its own.
+        _fail(name, describe(exc, fallback=outputs[0].parent if outputs else Path.cwd()), console, at_once=True)
     log.info("job %s finished at %s in %.1f s%s", name, _now(), time.perf_counter() - start, _wrote(outputs))
+
+
+def _fail(name: str, message: str, console, at_once: bool = False) -> None:
+    """End the job with exit status 1: the message as the last line of the log (if the log can still be
+    written; on a full disk it may not) and as one ``ERROR:`` line where Snakemake shows the job's stderr;
+    ``at_once`` skips the interpreter's clean-up."""
+    try:
+        log.error("job %s failed: %s", name, message)
+    except OSError:
+        pass
+    print(f"ERROR: {message}", file=console, flush=True)
+    if at_once:
+        os._exit(1)
+    sys.exit(1)
 
 
 def _wrote(outputs: Iterable[str | Path]) -> str:

@@ -9,11 +9,11 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from numpy.lib.format import open_memmap
 from PIL import Image
 from tqdm import tqdm
 
 from . import isic
+from .diskspace import reserved_memmap
 from .imageio import atomic_path, read_mask, read_rgb, write_png
 from .postprocess import bounding_box
 
@@ -43,7 +43,8 @@ def mask_set(ids: Sequence[str], image_paths: Sequence[Path], mask_dir: str | Pa
     out.mkdir(parents=True, exist_ok=True)
     empty = np.zeros(len(ids), dtype=bool)
     with atomic_path(images_out) as tmp, atomic_path(index_out) as index_tmp:
-        cache = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(ids), size, size, 3))
+        cache = reserved_memmap(tmp, (len(ids), size, size, 3), np.uint8,
+                                what=f"the cache of {len(ids)} masked crops at {size}²")
 
         def work(i: int) -> None:
             image = read_rgb(image_paths[i])

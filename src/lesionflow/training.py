@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from .diskspace import require_free
 from .imageio import atomic_path
 from .provenance import write_json
 
@@ -199,6 +200,14 @@ def _remaining_epochs(train: Callable[..., tf.data.Dataset], first: int,
     return epochs.prefetch(tf.data.AUTOTUNE), steps
 
 
+def checkpoint_bytes(model: keras.Model) -> int:
+    """Roughly the most disk space training ``model`` takes at once: five copies (two backups, two best
+    models while the next is written, the final model) of the weights with an optimizer state of twice their
+    size (Adam's two moments)."""
+    weights = sum(math.prod(w.shape) * np.dtype(w.dtype).itemsize for w in model.weights)
+    return 5 * 3 * weights
+
+
 def fit(model: keras.Model, train: Callable[..., tf.data.Dataset] | tf.data.Dataset, validation,
         schedule: Schedule, work_dir: str | Path, model_out: str | Path, history_out: str | Path,
         class_weight: dict | None = None, verbose: int = 2, key: str = "") -> pd.DataFrame:
@@ -213,6 +222,7 @@ def fit(model: keras.Model, train: Callable[..., tf.data.Dataset] | tf.data.Data
     """
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
+    require_free(work, needed=checkpoint_bytes(model), what="this fold's checkpoints (backups, best and final model)")
     wanted = fingerprint(model, schedule, class_weight, key)
     state = _restore(model, work, wanted)
     if state is None:

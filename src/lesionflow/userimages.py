@@ -37,11 +37,11 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-from numpy.lib.format import open_memmap
 from PIL import Image
 from tqdm import tqdm
 
 from . import isic
+from .diskspace import reserved_memmap
 from .errors import InputError
 from .imageio import atomic_path, exif_orientation, read_mask, read_rgb, read_rgb_resized, write_png
 
@@ -162,7 +162,8 @@ def cache_images(listing: Listing, size: int, images_out: str | Path, index_out:
     scratch = Path(images_out).with_name(f".{Path(images_out).name}.all.tmp{os.getpid()}")
     try:
         with atomic_path(images_out) as images_tmp, atomic_path(index_out) as index_tmp:
-            everything = open_memmap(scratch, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+            everything = reserved_memmap(scratch, (n, size, size, 3), np.uint8,
+                                         what=f"the cache of {n} images at {size}²")
 
             def work(i: int) -> None:
                 try:
@@ -187,7 +188,8 @@ def cache_images(listing: Listing, size: int, images_out: str | Path, index_out:
                 raise InputError(f"{key + ': ' if key else ''}none of the {len(skipped)} image files in "
                                  f"{printable(str(listing.folder))} can be used (first: {first.file!r}: "
                                  f"{first.reason})")
-            images = open_memmap(images_tmp, mode="w+", dtype=np.uint8, shape=(len(good), size, size, 3))
+            images = reserved_memmap(images_tmp, (len(good), size, size, 3), np.uint8,
+                                     what=f"the cache of {len(good)} images at {size}²")
             for start in range(0, len(good), 256):
                 rows = good[start:start + 256]
                 images[start:start + len(rows)] = everything[rows]
@@ -264,7 +266,8 @@ def crop_images(folder: str | Path, names: Sequence[str], mask_dir: str | Path, 
     empty = np.zeros(len(names), dtype=bool)
     with atomic_dir(out_dir) as crops_tmp, atomic_path(images_out) as images_tmp, \
             atomic_path(index_out) as index_tmp:
-        cache = open_memmap(images_tmp, mode="w+", dtype=np.uint8, shape=(len(names), size, size, 3))
+        cache = reserved_memmap(images_tmp, (len(names), size, size, 3), np.uint8,
+                                what=f"the cache of {len(names)} lesion crops at {size}²")
 
         def work(i: int) -> None:
             image = read_rgb(folder / names[i])
