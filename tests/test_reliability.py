@@ -92,12 +92,15 @@ def job_processes(root: int, script: str) -> list[psutil.Process]:
     return found
 
 
-def kill_mid_epoch(workdir: Path, stage: str, after_epochs: int = 2, timeout: float = 900) -> dict:
-    """Run Snakemake for fold 0 of ``stage``; once ``after_epochs`` epochs are in the history, SIGKILL the
-    training job 40 % into the next epoch, and Snakemake's whole process group with it. Return timings."""
+def kill_mid_epoch(workdir: Path, stage: str, after_epochs: int = 2, timeout: float = 900,
+                   node_lost: bool = True, extra: tuple[str, ...] = ()) -> dict:
+    """Run Snakemake (with ``extra`` options) for fold 0 of ``stage``; once ``after_epochs`` epochs are in the
+    history, SIGKILL the training job 40 % into the next epoch, and, when ``node_lost``, Snakemake's whole
+    process group with it; otherwise let Snakemake go on (and retry the job) to its end. Return timings and
+    Snakemake's exit status."""
     target = f"results/{stage}/fold_0/model.keras"
     history = workdir / f"results/{stage}/fold_0/work/history.csv"
-    cmd = [sys.executable, "-m", "snakemake", *CONFIGS, "--resources", "gpu=1", "--cores", "2", target]
+    cmd = [sys.executable, "-m", "snakemake", *CONFIGS, "--resources", "gpu=1", "--cores", "2", *extra, target]
     with open(workdir / "killed_run.txt", "w") as out:
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     start, seen = time.monotonic(), {}
@@ -117,13 +120,16 @@ def kill_mid_epoch(workdir: Path, stage: str, after_epochs: int = 2, timeout: fl
         jobs = job_processes(proc.pid, STAGES[stage])
         assert len(jobs) == 1, f"expected one {STAGES[stage]} Python process, found {jobs}"
         os.kill(jobs[0].pid, signal.SIGKILL)
+        if not node_lost:
+            proc.wait(timeout=timeout)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and whatever else it started: a node gone
+        if node_lost or proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and whatever else it started: a node gone
         proc.wait()
     _, alive = psutil.wait_procs(jobs, timeout=30)
     assert not alive, f"{alive} survived SIGKILL"
     return {"epochs_before_kill": rows, "epoch_s": round(epoch_s, 2),
-            "s_to_kill": round(time.monotonic() - start, 1)}
+            "s_to_kill": round(time.monotonic() - start, 1), "returncode": proc.returncode}
 
 
 @pytest.mark.parametrize("stage", list(STAGES))
@@ -190,6 +196,22 @@ def test_a_training_job_killed_mid_epoch_resumes_on_rerun(demo_run, tmp_path, st
         same_files(workdir, reference, f"results/{stage}/fold_0/history.csv")
         same_weights(fold / "model.keras", reference / target)
     print(f"\n{stage} interruption figures: {figures}")
+
+
+def test_a_killed_training_job_is_retried_with_more_run_time_and_resumes(demo_run, tmp_path):
+    """As after SLURM's time limit: the job dies, Snakemake retries it (``--retries``) asking for more."""
+    stage = "classification"
+    workdir = copy_run(demo_run, tmp_path / "run")
+    (workdir / OVERRIDES).write_text(yaml.safe_dump({stage: {"training": {"epochs": EPOCHS, "batch_size": 2},
+                                                             "resources": {"mem_mb": 3000, "runtime": 20}}}))
+    figures = kill_mid_epoch(workdir, stage, node_lost=False, extra=("--retries", "1"))
+    assert figures["returncode"] == 0, (workdir / "killed_run.txt").read_text()[-4000:]
+    log = (workdir / f"results/logs/{stage}/train_fold_0.log").read_text()
+    attempts = re.findall(r"attempt (\d+): asked for (\d+) MB of memory, (\d+) min, 1 GPU", log)
+    assert attempts == [("1", "3000", "20"), ("2", "4500", "40")]  # retry factors 1.5 and 2 (schema defaults)
+    done = figures["epochs_before_kill"]
+    assert f"resuming from the backup in results/{stage}/fold_0/work after epoch {done} of {EPOCHS}" in log
+    assert pd.read_csv(workdir / f"results/{stage}/fold_0/history.csv")["epoch"].tolist() == list(range(EPOCHS))
 
 
 def fresh_copy(run: Path, dest: Path) -> Path:

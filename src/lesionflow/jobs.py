@@ -9,8 +9,9 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
+from . import resources as job_resources
 from .diskspace import describe, out_of_space
 from .errors import InputError
 
@@ -23,14 +24,17 @@ def _now() -> str:
 
 @contextmanager
 def job(name: str, log_path: str | Path | None = None, threads: int | None = None,
-        outputs: Iterable[str | Path] = ()) -> Iterator[logging.Logger]:
+        outputs: Iterable[str | Path] = (), resources: Mapping[str, object] | None = None
+        ) -> Iterator[logging.Logger]:
     """Context for a job script.
 
     Logging (and the stdout and stderr of libraries such as Keras and tqdm) goes to ``log_path``; the first line
     records the start time, the last a one-line summary: the elapsed time and what the job wrote
     (``outputs``, e.g. ``snakemake.output``; a folder is counted in files). An :class:`InputError`, or a
     write that failed for lack of space (:mod:`lesionflow.diskspace`), ends the process with exit status 1
-    and one line as the last line of the log and of stderr.
+    and one line as the last line of the log and of stderr. With ``resources`` (``snakemake.resources``) the
+    log says which attempt this is and what it asked for, and warns when a network job's memory is too
+    small to start.
     """
     stream = sys.stderr
     console = os.fdopen(os.dup(2), "w", buffering=1)  # where Snakemake shows the job's stderr
@@ -49,6 +53,11 @@ def job(name: str, log_path: str | Path | None = None, threads: int | None = Non
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     start = time.perf_counter()
     log.info("job %s started at %s", name, _now())
+    if resources is not None:  # e.g. snakemake.resources: which attempt, and what it asked the scheduler for
+        log.info("%s", job_resources.describe(resources))
+        if warning := job_resources.too_little_memory(resources):
+            log.warning("%s", warning)
+            print(f"WARNING: {name}: {warning}", file=console, flush=True)
     try:
         yield log
     except InputError as exc:

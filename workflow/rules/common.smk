@@ -11,6 +11,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # use the package from this checkout
 
 from lesionflow import isic, layout, userimages  # noqa: E402
+from lesionflow import resources as job_resources  # noqa: E402
 from lesionflow.config import check_config  # noqa: E402
 from lesionflow.errors import InputError  # noqa: E402
 
@@ -87,10 +88,26 @@ wildcard_constraints:
     fold=r"\d+",
 
 
+def retried(mem_mb, runtime):
+    """Resources that grow with each retry (Snakemake's ``attempt``), bounded by the config's ``retry``
+    section, so that a job killed at its time limit or for lack of memory can succeed when retried; the
+    attempt itself goes along, for the job's log."""
+    retry = config["retry"]
+    return dict(
+        mem_mb=lambda wildcards, attempt: job_resources.grown(
+            mem_mb, attempt=attempt, factor=retry["mem_factor"], maximum=retry["max_mem_mb"]
+        ),
+        runtime=lambda wildcards, attempt: job_resources.grown(
+            runtime, attempt=attempt, factor=retry["runtime_factor"], maximum=retry["max_runtime"]
+        ),
+        attempt=lambda wildcards, attempt: attempt,
+    )
+
+
 def gpu_resources(stage):
-    """What a network job asks for: one GPU, plus memory and run time from the config."""
+    """What a network job asks for: one GPU, plus memory and run time from the config, grown on retries."""
     res = config[stage]["resources"]
-    return dict(gpu=1, mem_mb=res["mem_mb"], runtime=res["runtime"])
+    return dict(gpu=1, **retried(mem_mb=res["mem_mb"], runtime=res["runtime"]))
 
 
 def seg_params():

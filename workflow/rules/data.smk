@@ -110,8 +110,7 @@ rule cache_segmentation_training:
         f"{BENCH}/cache/seg_train.tsv"
     threads: config["resize"]["threads"]
     resources:
-        mem_mb=1000,
-        runtime=60,
+        **retried(mem_mb=1000, runtime=60),
     conda:
         "../envs/data.yaml"
     script:
@@ -133,8 +132,7 @@ rule cache_task3_set:
         f"{BENCH}/cache/{{set}}.tsv"
     threads: config["resize"]["threads"]
     resources:
-        mem_mb=1000,
-        runtime=60,
+        **retried(mem_mb=1000, runtime=60),
     conda:
         "../envs/data.yaml"
     script:

@@ -20,8 +20,7 @@ rule mask_images:
         f"{BENCH}/masking/{{set}}.tsv"
     threads: config["resize"]["threads"]
     resources:
-        mem_mb=2000,
-        runtime=60,
+        **retried(mem_mb=2000, runtime=60),
     conda:
         "../envs/data.yaml"
     script:

@@ -24,8 +24,7 @@ rule predict_folder_cache:
         f"{BENCH}/predict/{{name}}/cache.tsv"
     threads: config["resize"]["threads"]
     resources:
-        mem_mb=1000,
-        runtime=60,
+        **retried(mem_mb=1000, runtime=60),
     conda:
         "../envs/data.yaml"
     script:
@@ -81,8 +80,7 @@ rule predict_folder_crops:
         f"{BENCH}/predict/{{name}}/crops.tsv"
     threads: config["resize"]["threads"]
     resources:
-        mem_mb=2000,
-        runtime=60,
+        **retried(mem_mb=2000, runtime=60),
     conda:
         "../envs/data.yaml"
     script:

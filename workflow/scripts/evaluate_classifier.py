@@ -8,7 +8,8 @@ from lesionflow.labels import read_ground_truth
 
 out = snakemake.output
 name = "evaluate_classifier"
-with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output) as log:
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output,
+         resources=snakemake.resources) as log:
     device.configure(job=name, threads=snakemake.threads, seed=0, config=snakemake.config)
     from lesionflow.classification import evaluate_folds, summarise_folds  # TensorFlow starts on the claimed GPU
     from lesionflow.models import load_model

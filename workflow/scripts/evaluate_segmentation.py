@@ -6,7 +6,8 @@ from lesionflow.folds import read_folds
 from lesionflow.jobs import job
 
 name = "evaluate_segmentation"
-with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output) as log:
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output,
+         resources=snakemake.resources) as log:
     device.configure(job=name, threads=snakemake.threads, seed=0, config=snakemake.config)
     from lesionflow.models import load_model  # TensorFlow starts on the GPU claimed above
     from lesionflow.segmentation import evaluate_folds, summarise_folds

@@ -6,7 +6,8 @@ from lesionflow.imageio import atomic_path
 from lesionflow.jobs import job
 
 name = f"predict_classes {snakemake.wildcards.set}"
-with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output) as log:
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output,
+         resources=snakemake.resources) as log:
     device.configure(job=name, threads=snakemake.threads, seed=0, config=snakemake.config)
     from lesionflow.classification import predict_probabilities, submission  # TensorFlow starts on the claimed GPU
     from lesionflow.models import load_model

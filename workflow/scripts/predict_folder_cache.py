@@ -7,7 +7,8 @@ from lesionflow.userimages import Listing, cache_images, write_table
 
 params, out = snakemake.params, snakemake.output
 with job(f"predict_folder_cache {snakemake.wildcards.name}", snakemake.log[0], snakemake.threads,
-         outputs=snakemake.output) as log:
+         outputs=snakemake.output,
+         resources=snakemake.resources) as log:
     listing = Listing(Path(params.folder), tuple(params.files), tuple(tuple(r) for r in params.rejected))
     index, skipped = cache_images(listing, params.size, out.images, out.index, params.key, snakemake.threads)
     write_table(skipped, out.skipped)

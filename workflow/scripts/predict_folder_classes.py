@@ -7,7 +7,8 @@ from lesionflow.userimages import predictions_table, write_table
 
 params = snakemake.params
 name = f"predict_folder_classes {snakemake.wildcards.name}"
-with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output) as log:
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output,
+         resources=snakemake.resources) as log:
     device.configure(job=name, threads=snakemake.threads, seed=0, config=snakemake.config)
     from lesionflow.classification import predict_probabilities  # TensorFlow starts on the GPU claimed above
     from lesionflow.models import load_model

@@ -7,7 +7,7 @@ from lesionflow.userimages import crop_images, read_index, write_table
 
 params, out = snakemake.params, snakemake.output
 with job(f"predict_folder_crops {snakemake.wildcards.name}", snakemake.log[0], snakemake.threads,
-         outputs=snakemake.output) as log:
+         outputs=snakemake.output, resources=snakemake.resources) as log:
     names = read_index(snakemake.input.index)["image"].tolist()
     empty = crop_images(params.folder, names, snakemake.input.masks, out.crops, params.size, out.images,
                         out.index, params.margin, params.background, snakemake.threads)

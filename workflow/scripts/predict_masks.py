@@ -5,7 +5,8 @@ from lesionflow.cache import load_cache
 from lesionflow.jobs import job
 
 name = f"predict_masks {snakemake.wildcards.set}"
-with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output) as log:
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output,
+         resources=snakemake.resources) as log:
     device.configure(job=name, threads=snakemake.threads, seed=0, config=snakemake.config)
     from lesionflow.models import load_model  # TensorFlow starts on the GPU claimed above
     from lesionflow.segmentation import ensemble_probabilities, write_masks

@@ -12,7 +12,8 @@ out = snakemake.output
 settings = dict(snakemake.params.settings)
 fold = int(snakemake.wildcards.fold)
 name = f"train_classifier fold {fold}"
-with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output):
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output,
+         resources=snakemake.resources):
     used = device.configure(job=name, threads=snakemake.threads, seed=settings["seed"] + fold,
                             config=snakemake.config)
     from lesionflow.classification import train_fold  # TensorFlow starts on the GPU claimed above
