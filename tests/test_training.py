@@ -254,3 +254,54 @@ def test_a_resumed_run_sees_the_same_batches_and_random_draws_and_ends_with_the_
         np.testing.assert_array_equal(got, want)
     for got, want in zip(weights(tmp_path / "b.keras"), weights(tmp_path / "a.keras"), strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.fixture
+def mixed_float16():
+    """Keras' global policy as a job with ``speed.precision: mixed_float16`` sets it; float32 afterwards."""
+    keras.config.set_dtype_policy("mixed_float16")
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+def test_under_mixed_float16_a_resumed_run_restores_the_loss_scale_and_ends_with_the_same_weights(
+        tmp_path, mixed_float16, caplog):
+    schedule = Schedule(epochs=AUG_EPOCHS, learning_rate=0.05)
+    model, train, val = _augmented_run()
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.layers[1].compute_dtype == "float16"
+    fit(model, train, val, schedule, tmp_path / "w0", tmp_path / "a.keras", tmp_path / "a.csv", verbose=0)
+    uninterrupted = model.get_weights()
+    optimizer_state = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+
+    model, train, val = _augmented_run()
+    with pytest.raises(tf.errors.OpError, match="killed"):
+        fit(model, _killed_in_epoch(train, AUG_KILL, 3), val, schedule, tmp_path / "w1", tmp_path / "b.keras",
+            tmp_path / "b.csv", verbose=0)
+    assert json.loads((tmp_path / "w1" / STATE).read_text())["epoch"] == AUG_KILL
+
+    model, train, val = _augmented_run()
+    with caplog.at_level("INFO", logger="lesionflow.training"):
+        fit(model, train, val, schedule, tmp_path / "w1", tmp_path / "b.keras", tmp_path / "b.csv", verbose=0)
+    assert f"after epoch {AUG_KILL} of {AUG_EPOCHS}" in caplog.text  # resumed, not started again
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b.csv"), pd.read_csv(tmp_path / "a.csv"))
+    for got, want in zip(model.get_weights(), uninterrupted, strict=True):
+        np.testing.assert_array_equal(got, want)
+    # the loss scale and its step counter came back with the backup, as did Adam's moments
+    for got, want in zip(model.optimizer.variables, optimizer_state, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), want)
+
+
+def test_a_backup_made_at_another_precision_or_xla_setting_is_not_resumed(mixed_float16):
+    schedule = Schedule(epochs=4, learning_rate=0.05)
+    mixed = fingerprint(_toy(), schedule, None, "")
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    assert fingerprint(_toy(), schedule, None, "") != mixed
+    bfloat16 = fingerprint(_toy(), schedule, None, "")
+    keras.config.set_dtype_policy("float32")
+    assert fingerprint(_toy(), schedule, None, "") not in (mixed, bfloat16)
+    jit = _toy()
+    jit.compile(keras.optimizers.Adam(0.05), "mse", jit_compile=True)
+    plain = _toy()
+    plain.compile(keras.optimizers.Adam(0.05), "mse", jit_compile=False)
+    assert fingerprint(jit, schedule, None, "") != fingerprint(plain, schedule, None, "")

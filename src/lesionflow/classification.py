@@ -59,7 +59,8 @@ def train_fold(cache: Cache, truth: pd.DataFrame, folds: np.ndarray, fold: int, 
     loss = CLASSIFICATION_LOSSES[settings.get("loss", "focal")](
         alpha=settings.get("focal_alpha", 0.25), gamma=settings.get("focal_gamma", 2.0))
     model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), loss=loss,
-                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                  jit_compile=settings.get("speed", {}).get("xla", False))
     weights = class_weights(labels[train_idx], settings.get("class_weights", "balanced"))
     log.info("class weights: %s", {isic.CLASSES[k]: round(v, 3) for k, v in weights.items()})
     return fit(model, train, val, Schedule.from_settings(settings), work_dir, model_out, history_out,

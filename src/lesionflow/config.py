@@ -28,4 +28,6 @@ def check_config(config: dict[str, Any], schema_path: str | Path) -> None:
         known = list(error.schema.get("properties", {}))
         unknown = [k for k in error.instance if k not in known]
         message = f"unknown key(s) {', '.join(map(repr, unknown))} (known keys: {', '.join(known)})"
+    elif "errorMessage" in error.schema:  # the schema's explanation, e.g. of a rule between two keys
+        message = f"{message} ({error.schema['errorMessage']})"
     raise InputError(f"config key {key}: {message}")

@@ -1,4 +1,5 @@
-"""TensorFlow device set-up inside a job: which GPU it claims, threads, seeds, GPU memory growth."""
+"""TensorFlow device set-up inside a job: which GPU it claims, threads, seeds, GPU memory growth, and the
+speed settings (precision policy, deterministic ops)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ def cpu_model() -> str:
 
 
 def configure(*, threads: int, seed: int, job: str = "lesionflow", config: dict[str, Any] | None = None,
-              deterministic: bool = True) -> str:
-    """Claim this job's GPU, then start TensorFlow on it: threads, seeds, memory growth. Return a description
-    of the device used.
+              speed: dict[str, Any] | None = None) -> str:
+    """Claim this job's GPU, then start TensorFlow on it: threads, seeds, memory growth, precision policy and
+    deterministic ops. Return a description of the device used.
 
     ``config`` is the workflow config (``snakemake.config``, schema defaults filled in): its ``gpus``
     (which devices jobs may claim), ``gpu_wait_minutes`` and ``require_gpu``. They are read here rather
@@ -38,8 +39,14 @@ def configure(*, threads: int, seed: int, job: str = "lesionflow", config: dict[
     the job holds until it exits. Without a config (code outside the workflow, such as the benchmarks)
     nothing is claimed or required: TensorFlow uses the devices it sees. With no GPU visible to TensorFlow the job runs on the CPU after one
     warning line, or, with ``require_gpu``, stops with one line (:class:`InputError`) before it reads
-    anything. The description names the device, the threads, and whether TensorFlow's deterministic ops
-    were on (same config, same device: same weights).
+    anything. The description names the device, the threads, whether TensorFlow's deterministic ops
+    were on (same config, same device: same weights) and a mixed-precision policy.
+
+    ``speed`` is the config's ``speed`` section (training jobs pass their rule's params, so that a change
+    retrains); without it, ``config["speed"]``. Its ``precision`` becomes Keras' global dtype policy, so
+    set it before any model is built (a loaded model keeps the policy it was trained with), and
+    ``deterministic`` turns on TensorFlow's deterministic ops. With neither, TensorFlow's own defaults stay:
+    float32, non-deterministic ops. ``xla`` is applied where a model is compiled for training.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if config is not None:
@@ -61,9 +68,9 @@ def configure(*, threads: int, seed: int, job: str = "lesionflow", config: dict[
     for gpu in visible_gpus:
         tf.config.experimental.set_memory_growth(gpu, True)
     keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    mode = ", deterministic ops" if deterministic else ""
+    if speed is None and config is not None:
+        speed = config.get("speed")
+    mode = set_speed(speed) if speed is not None else ""
     if visible_gpus:
         details = tf.config.experimental.get_device_details(visible_gpus[0])
         device = f"GPU {details.get('device_name', visible_gpus[0].name)} (CUDA_VISIBLE_DEVICES={visible}{mode})"
@@ -72,3 +79,18 @@ def configure(*, threads: int, seed: int, job: str = "lesionflow", config: dict[
         device = " ".join(filter(None, ["CPU", cpu_model(), f"({threads} threads{mode})"]))
         log.warning("no GPU visible to TensorFlow (CUDA_VISIBLE_DEVICES=%s): running on the %s", visible, device)
     return device
+
+
+def set_speed(speed: dict[str, Any]) -> str:
+    """Apply the ``speed`` settings that belong to the process: Keras' global dtype policy (``precision``)
+    and TensorFlow's deterministic ops. Return them for the device description (", deterministic ops,
+    mixed_float16"); float32 and non-deterministic ops are not named."""
+    import keras
+    import tensorflow as tf
+
+    keras.mixed_precision.set_global_policy(speed["precision"])
+    if speed["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
+    named = ["deterministic ops" if speed["deterministic"] else "", "" if speed["precision"] == "float32"
+             else speed["precision"]]
+    return "".join(f", {name}" for name in named if name)

@@ -46,7 +46,8 @@ def train_fold(cache: Cache, folds: np.ndarray, fold: int, settings: dict, work_
                        settings.get("decoder_filters", (256, 128, 64, 32, 16)))
     model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]),
                   loss=SEGMENTATION_LOSSES[settings.get("loss", "bce")](),
-                  metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="jaccard")])
+                  metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="jaccard")],
+                  jit_compile=settings.get("speed", {}).get("xla", False))
     return fit(model, train, val, Schedule.from_settings(settings), work_dir, model_out, history_out,
                key=data_key)
 

@@ -145,11 +145,22 @@ def _describe_loss(loss: Any) -> Any:
     return loss if isinstance(loss, (str, type(None))) else type(loss).__name__
 
 
+def _without_names(config: Any) -> Any:
+    """An optimizer's config without its names, which are numbered per process (``adam_1``), also those of
+    an optimizer inside another (mixed_float16's LossScaleOptimizer wraps the Adam optimizer)."""
+    if isinstance(config, dict):
+        return {k: _without_names(v) for k, v in config.items() if k != "name"}
+    return config
+
+
 def fingerprint(model: keras.Model, schedule: Schedule, class_weight: dict | None, key: str) -> str:
-    """What a backup must match to be resumed: weight shapes, optimizer and loss settings, schedule, ``key``."""
-    optimizer = {k: v for k, v in model.optimizer.get_config().items() if k != "name"}
+    """What a backup must match to be resumed: weight shapes, the layers' dtype policies (mixed precision) and
+    XLA, optimizer (loss scaling included) and loss settings, schedule, ``key``."""
+    optimizer = _without_names(model.optimizer.get_config())
     described = {
         "weights": [[w.path.split("/")[-1], list(w.shape), str(w.dtype)] for w in model.weights],
+        "dtype_policies": [layer.dtype_policy.name for layer in model.layers],
+        "jit_compile": bool(model.jit_compile),
         "optimizer": [type(model.optimizer).__name__, optimizer],
         "loss": _describe_loss(model.loss),
         "schedule": asdict(schedule),

@@ -111,15 +111,17 @@ def gpu_resources(stage):
 
 
 def seg_params():
-    """Segmentation model and training settings: a change retrains the fold models."""
+    """Segmentation model, training and speed settings: a change retrains the fold models."""
     seg = config["segmentation"]
-    return dict(image_size=seg["image_size"], seed=config["seed"], **seg["model"], **seg["training"])
+    return dict(image_size=seg["image_size"], seed=config["seed"], **seg["model"], **seg["training"],
+                speed=dict(config["speed"]))
 
 
 def cls_params():
-    """Classifier model and training settings: a change retrains the classifier folds."""
+    """Classifier model, training and speed settings: a change retrains the classifier folds."""
     cls = config["classification"]
-    return dict(image_size=cls["image_size"], seed=config["seed"], **cls["model"], **cls["training"])
+    return dict(image_size=cls["image_size"], seed=config["seed"], **cls["model"], **cls["training"],
+                speed=dict(config["speed"]))
 
 
 def check_inputs(wildcards):

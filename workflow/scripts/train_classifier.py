@@ -15,7 +15,7 @@ name = f"train_classifier fold {fold}"
 with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output,
          resources=snakemake.resources):
     used = device.configure(job=name, threads=snakemake.threads, seed=settings["seed"] + fold,
-                            config=snakemake.config)
+                            config=snakemake.config, speed=settings["speed"])
     from lesionflow.classification import train_fold  # TensorFlow starts on the GPU claimed above
 
     images, index = snakemake.input.cache
