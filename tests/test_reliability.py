@@ -206,9 +206,13 @@ def test_a_killed_training_job_is_retried_with_more_run_time_and_resumes(demo_ru
                                                              "resources": {"mem_mb": 3000, "runtime": 20}}}))
     figures = kill_mid_epoch(workdir, stage, node_lost=False, extra=("--retries", "1"))
     assert figures["returncode"] == 0, (workdir / "killed_run.txt").read_text()[-4000:]
+    # Snakemake's plan of each attempt, and the retried job's own log (Snakemake clears it before a retry)
+    planned = re.findall(r"resources: .*?runtime=(\d+), attempt=(\d+), mem_mb=(\d+)",
+                         (workdir / "killed_run.txt").read_text())
+    assert sorted({(a, m, r) for r, a, m in planned}) == [("1", "3000", "20"), ("2", "4500", "40")]
     log = (workdir / f"results/logs/{stage}/train_fold_0.log").read_text()
     attempts = re.findall(r"attempt (\d+): asked for (\d+) MB of memory, (\d+) min, 1 GPU", log)
-    assert attempts == [("1", "3000", "20"), ("2", "4500", "40")]  # retry factors 1.5 and 2 (schema defaults)
+    assert attempts == [("2", "4500", "40")]  # retry factors 1.5 and 2 (schema defaults)
     done = figures["epochs_before_kill"]
     assert f"resuming from the backup in results/{stage}/fold_0/work after epoch {done} of {EPOCHS}" in log
     assert pd.read_csv(workdir / f"results/{stage}/fold_0/history.csv")["epoch"].tolist() == list(range(EPOCHS))
