@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -18,7 +19,7 @@ from lesionflow.config import load_schema
 from lesionflow.errors import InputError
 from lesionflow.isic import CLASSES, FOLDERS
 from lesionflow.layout import DataLayout
-from lesionflow.validation import check_ground_truth, check_images, check_training_labels, ids_of
+from lesionflow.validation import check_ground_truth, check_images, check_training_labels, checked_files, ids_of
 from workflow_run import copy_checkout, copy_run, planned_jobs
 
 IDS = [f"ISIC_{i:07d}" for i in range(1, 8)]
@@ -61,6 +62,20 @@ def test_good_set_is_summarised(tmp_path):
     truth = check_ground_truth(images, masks, write_labels(tmp_path / "gt.csv"), threads=2)
     assert truth["masks"] == 7 and truth["classes"] == {c: 1 for c in CLASSES}
     assert "every image decodes (JPEG at 1/8 scale)" not in truth["checked"]  # sizes come from the headers
+
+
+def test_the_check_records_the_files_that_the_jobs_after_it_read(tmp_path):
+    """The caches, masking and the gallery read the ids and paths from the check's JSON, not their inputs."""
+    images, masks = write_set(tmp_path / "img", masks=tmp_path / "msk")
+    summary = check_images(images, masks)
+    check_json = tmp_path / "seg_train.json"
+    check_json.write_text(json.dumps(summary))
+    assert checked_files(check_json) == (IDS, images, masks)
+    without_masks = tmp_path / "train.json"
+    without_masks.write_text(json.dumps(check_images(images)))
+    assert checked_files(without_masks) == (IDS, images, None)
+    Image.fromarray(textured_rgb(60, 80, seed=99)).save(images[3], quality=90)  # a changed image
+    assert check_images(images, masks)["fingerprint"] != summary["fingerprint"]
 
 
 def test_every_bad_image_is_found_and_the_first_is_named(tmp_path, caplog):

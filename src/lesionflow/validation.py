@@ -9,11 +9,20 @@ that grid), the same sizes the caches and the predicted masks use.
 training images. Each returns a summary for ``results/checks/*.json``. All problems of a kind are
 collected and logged; the first one is raised as :class:`InputError` (one line naming the file and the
 problem, with the number of further problems), so one run lists every bad file in its log.
+
+A set's check is the only job that lists the set's files as inputs: its summary records the ids, folders
+and a fingerprint of the files (name, size, modification time), and the jobs that follow take that JSON
+as their input and read their files with :func:`checked_files`. A changed file reruns the check, which
+rewrites the JSON, which reruns what follows, while planning handles one input per job instead of one
+per image.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -106,7 +115,17 @@ def _check_all(paths: Sequence[Path], masks: list[Path] | None, size_of: Callabl
     return [size for size, _ in results]
 
 
-def _summary(image_paths: list[Path], sizes: list[tuple[int, int]], masks: list[Path] | None) -> dict[str, Any]:
+def files_fingerprint(paths: Sequence[str | Path]) -> str:
+    """SHA-256 of every file's name, size and modification time: it changes when any of the files does."""
+    digest = hashlib.sha256()
+    for path in paths:
+        stat = os.stat(path)
+        digest.update(f"{Path(path).name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _summary(image_paths: list[Path], ids: list[str], sizes: list[tuple[int, int]],
+             masks: list[Path] | None) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "images": len(image_paths),
         "folder": str(image_paths[0].parent),
@@ -115,6 +134,7 @@ def _summary(image_paths: list[Path], sizes: list[tuple[int, int]], masks: list[
         "masks": 0 if masks is None else len(masks),
         "warnings": [],
         "checked": ["every file name is an ISIC id"],
+        "ids": list(ids),
     }
     if masks is not None:
         summary["mask_folder"] = str(masks[0].parent)
@@ -146,8 +166,9 @@ def check_images(image_paths: Sequence[str | Path], mask_paths: Sequence[str | P
     start = time.perf_counter()
     image_paths, ids, masks = _paired(image_paths, mask_paths)
     sizes = _check_all(image_paths, masks, check_image, threads)
-    summary = _summary(image_paths, sizes, masks)
+    summary = _summary(image_paths, ids, sizes, masks)
     summary["checked"].insert(1, "every image decodes (JPEG at 1/8 scale)")
+    summary["fingerprint"] = files_fingerprint([*image_paths, *(masks or [])])
     ignored = _ignored(image_paths[0].parent, {p.name for p in image_paths})
     if ignored:
         summary["warnings"].append(f"{image_paths[0].parent}: ignored {len(ignored)} image file(s) whose name is "
@@ -165,13 +186,25 @@ def check_ground_truth(image_paths: Sequence[str | Path], mask_paths: Sequence[s
     start = time.perf_counter()
     image_paths, ids, masks = _paired(image_paths, mask_paths)
     sizes = _check_all(image_paths, masks, image_size, threads)
-    summary = {**_summary(image_paths, sizes, masks), "labels": None}
+    summary = {**_summary(image_paths, ids, sizes, masks), "labels": None}
     if labels_csv is not None:
         truth = read_ground_truth(labels_csv, ids)
         summary["labels"] = str(labels_csv)
         summary["classes"] = {c: int(n) for c, n in truth.sum().items()}
         summary["checked"].append("labels: columns image,MEL..VASC, one-hot rows, ISIC ids, one label per image")
     return _finish(summary, start)
+
+
+def checked_files(check_json: str | Path) -> tuple[list[str], list[Path], list[Path] | None]:
+    """The ids, image paths and mask paths (None without masks) that a check recorded in its JSON."""
+    summary = json.loads(Path(check_json).read_text())
+    ids = summary["ids"]
+    folder = Path(summary["folder"])
+    masks = None
+    if summary.get("masks"):
+        mask_folder = Path(summary["mask_folder"])
+        masks = [mask_folder / isic.mask_name(i) for i in ids]
+    return ids, [folder / isic.image_name(i) for i in ids], masks
 
 
 def _finish(summary: dict[str, Any], start: float) -> dict[str, Any]:
