@@ -154,10 +154,6 @@ def checked_ground_truth():
     return expand("results/checks/{set}_ground_truth.json", set=sets)
 
 
-def task3_images(wildcards):
-    return [str(p) for p in DATA.image_paths(wildcards.set)]
-
-
 def seg_models(wildcards=None):
     return expand("results/segmentation/fold_{fold}/model.keras", fold=SEG_FOLDS)
 
@@ -209,10 +205,11 @@ def _stage_category(wildcards):
 
 
 def gallery_inputs(wildcards):
-    """The set's images and predicted masks; its ground-truth masks and their scores where it has them."""
-    inputs = dict(images=task3_images(wildcards), masks=f"results/masks/{wildcards.set}")
+    """The set's check (naming its images) and predicted masks; where it has ground-truth masks, their check
+    (naming them) and their scores."""
+    inputs = dict(checked=f"results/checks/{wildcards.set}.json", masks=f"results/masks/{wildcards.set}")
     if wildcards.set in scored_sets("segmentation"):
-        inputs.update(truth=[str(p) for p in DATA.mask_paths(wildcards.set)],
+        inputs.update(truth_checked=f"results/checks/{wildcards.set}_ground_truth.json",
                       scores=f"results/segmentation/scores_{wildcards.set}.csv")
     return inputs
 

@@ -3,6 +3,9 @@
 # seconds, not after training. Each check reads only what its dependants read, so that a change to one set's
 # files reruns only that set's jobs: the ground truth of validation and test (used only for scoring) has a
 # check of its own, which `all` asks for but no prediction waits for.
+# A set's check is the one job that lists the set's images as inputs: its JSON records their ids, folder
+# and fingerprint, and the caches, masking and the gallery take that JSON as input and read the files it
+# names, so planning does not grow with the number of images and no error block lists thousands of paths.
 
 
 if DEMO:
@@ -51,11 +54,12 @@ rule check_images:
 
 rule check_labels:
     input:
-        images=lambda w: DATA.image_paths("train"),
         labels=lambda w: DATA.labels_csv("train"),
         groupings=lambda w: DATA.groupings_csv(),
     output:
         "results/checks/labels.json",
+    params:
+        image_ids=lambda w: DATA.image_ids("train"),  # what it checks against: adding or removing one reruns it
     priority: 60  # the cheapest check, and the one the training jobs wait for
     log:
         f"{LOGS}/checks/labels.log",
@@ -95,9 +99,7 @@ rule check_ground_truth:
 
 rule cache_segmentation_training:
     input:
-        checked="results/checks/seg_train.json",
-        images=lambda w: DATA.image_paths("seg_train"),
-        masks=lambda w: DATA.mask_paths("seg_train"),
+        checked="results/checks/seg_train.json",  # its images and masks: a changed file reruns the check
     output:
         images="results/cache/seg_train/images.npy",
         masks="results/cache/seg_train/masks.npy",
@@ -119,8 +121,7 @@ rule cache_segmentation_training:
 
 rule cache_task3_set:
     input:
-        checked="results/checks/{set}.json",
-        images=task3_images,
+        checked="results/checks/{set}.json",  # its images: a changed image reruns the check
     output:
         images="results/cache/{set}/images.npy",
         index="results/cache/{set}/index.csv",

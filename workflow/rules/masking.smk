@@ -3,7 +3,7 @@
 
 rule mask_images:
     input:
-        images=task3_images,
+        checked="results/checks/{set}.json",  # the set's images (ids and folder): a changed image reruns the check
         masks="results/masks/{set}",
     output:
         crops=directory("results/masked/{set}"),

@@ -5,14 +5,17 @@ from pathlib import Path
 from lesionflow import isic
 from lesionflow.jobs import job
 from lesionflow.plots import gallery_figure, load_case, pick_cases, read_per_image_scores, save_figure, spread_sample
+from lesionflow.validation import checked_files
 
 image_set = snakemake.wildcards.set
 per_row, side = snakemake.params.per_row, snakemake.params.max_side
 with job(f"plot_mask_gallery {image_set}", snakemake.log[0], outputs=snakemake.output) as log:
-    images = {Path(p).stem: p for p in snakemake.input.images}
+    ids, image_paths, _ = checked_files(snakemake.input.checked)
+    images = dict(zip(ids, image_paths))
     predicted = Path(snakemake.input.masks)
     if "scores" in snakemake.input.keys():
-        truth = Path(snakemake.input.truth[0]).parent
+        _, _, truth_masks = checked_files(snakemake.input.truth_checked)
+        truth = truth_masks[0].parent
         scores = read_per_image_scores(snakemake.input.scores)
         rows = [(name, [load_case(images[i], predicted / isic.mask_name(i), truth / isic.mask_name(i),
                                   scores[i], side) for i in ids])
