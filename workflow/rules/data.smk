@@ -5,7 +5,8 @@
 # check of its own, which `all` asks for but no prediction waits for.
 # A set's check is the one job that lists the set's images as inputs: its JSON records their ids, folder
 # and fingerprint, and the caches, masking and the gallery take that JSON as input and read the files it
-# names, so planning does not grow with the number of images and no error block lists thousands of paths.
+# names, so planning handles each image once and their error blocks name one JSON instead of every image
+# (the check's own block still lists its set).
 
 
 if DEMO:
