@@ -5,7 +5,8 @@ from lesionflow.masking import mask_set
 from lesionflow.validation import checked_files
 
 out = snakemake.output
-with job(f"mask_images {snakemake.wildcards.set}", snakemake.log[0], snakemake.threads, outputs=snakemake.output):
+with job(f"mask_images {snakemake.wildcards.set}", snakemake.log[0], snakemake.threads, outputs=snakemake.output,
+         resources=snakemake.resources):
     ids, image_paths, _ = checked_files(snakemake.input.checked)
     mask_set(ids, image_paths, snakemake.input.masks, out.crops, snakemake.params.size, out.images, out.index,
              out.empty, snakemake.params.margin, snakemake.params.background, snakemake.threads)

@@ -7,7 +7,7 @@ from lesionflow.jobs import job
 from lesionflow.validation import checked_files
 
 with job(f"resize {Path(snakemake.output.images).parent.name}", snakemake.log[0], snakemake.threads,
-         outputs=snakemake.output):
+         outputs=snakemake.output, resources=snakemake.resources):
     ids, image_paths, mask_paths = checked_files(snakemake.input.checked)
     build_cache(
         ids=ids,
