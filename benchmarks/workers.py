@@ -3,6 +3,7 @@
     python benchmarks/workers.py cache-ours LIST OUT_DIR THREADS      # lesionflow.cache.build_cache
     python benchmarks/workers.py cache-inram LIST OUT_DIR THREADS     # the original: list + np.stack
     python benchmarks/workers.py encoder MODEL ENCODER SIZE N         # training/prediction throughput
+    python benchmarks/workers.py encoder MODEL ENCODER SIZE N SPEED   # the same with speed settings (JSON)
 
 LIST is a text file of image paths, one a line. Peak RSS is this process's VmHWM (see _peak_rss_mb).
 """
@@ -63,24 +64,33 @@ def cache_inram(paths: list[str], out: Path, threads: int) -> None:
     _emit({"seconds": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb()})
 
 
+def default_speed() -> dict:
+    """The speed section's defaults, from the workflow's config schema (the encoders row runs with them)."""
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    return {key: spec["default"] for key, spec in schema["properties"]["speed"]["properties"].items()}
+
+
 ENCODER_CASES = [  # (model, encoder)
     ("unet", "mobilenetv3small"), ("unet", "efficientnetb0"), ("unet", "densenet169"),
     ("classifier", "mobilenetv3small"), ("classifier", "efficientnetb0"), ("classifier", "densenet201"),
 ]
 
 
-def encoder_case(kind: str, encoder: str, size: int, n: int) -> None:
+def encoder_case(kind: str, encoder: str, size: int, n: int, speed: dict) -> None:
     """Images/s of one training epoch (after a warm-up step that traces) and one prediction pass.
 
     Random inputs; weights=None; losses binary/categorical cross-entropy; batch 32 for the U-Net at 224
     (config/isic2018.yaml), else 16; the U-Net decoder of config/isic2018.yaml at 224, of config.yaml below.
+    ``speed`` is the config's speed section (precision, xla, deterministic), applied as a training job does.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
 
     from lesionflow import device
 
-    used = device.configure(threads=len(os.sched_getaffinity(0)), seed=0)
+    used = device.configure(threads=len(os.sched_getaffinity(0)), seed=0, speed=speed)
     import keras
 
     from lesionflow.models import build_classifier, build_unet
@@ -97,7 +107,7 @@ def encoder_case(kind: str, encoder: str, size: int, n: int) -> None:
         model = build_classifier(encoder, size, 7)
         y = np.eye(7, dtype=np.float32)[rng.integers(0, 7, n)]
         loss = "categorical_crossentropy"
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=speed["xla"])
     t0 = time.perf_counter()
     model.fit(x[:batch], y[:batch], batch_size=batch, epochs=1, verbose=0, shuffle=False)
     first = time.perf_counter() - t0
@@ -111,7 +121,7 @@ def encoder_case(kind: str, encoder: str, size: int, n: int) -> None:
     _emit({"model": kind, "encoder": encoder, "size": size, "batch": batch, "n": n,
            "params_m": model.count_params() / 1e6, "first_step_s": first,
            "train_img_s": n / train, "predict_img_s": n / predict,
-           "peak_rss_mb": _peak_rss_mb(), "device": used})
+           "peak_rss_mb": _peak_rss_mb(), "device": used, "backend": keras.backend.backend(), **speed})
 
 
 def main(argv: list[str]) -> int:
@@ -123,7 +133,8 @@ def main(argv: list[str]) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (cache_ours if cmd == "cache-ours" else cache_inram)(paths, out, int(argv[3]))
     elif cmd == "encoder":
-        encoder_case(argv[1], argv[2], int(argv[3]), int(argv[4]))
+        speed = json.loads(argv[5]) if len(argv) > 5 else default_speed()
+        encoder_case(argv[1], argv[2], int(argv[3]), int(argv[4]), speed)
     else:
         raise SystemExit(f"unknown command {cmd!r}")
     return 0
