@@ -4,6 +4,7 @@
     python benchmarks/speed.py                  # DenseNet169 U-Net and DenseNet201 classifier at 224² (a GPU)
     python benchmarks/speed.py --quick          # the same networks at 64², fewer images (a CPU: minutes)
     python benchmarks/speed.py --json out.json  # also write the figures as JSON
+    python benchmarks/speed.py --quick --networks classifier --only float32,mixed_bfloat16  # some of them
 
 Each network and setting is timed in its own process (``benchmarks/workers.py encoder``: TensorFlow's
 deterministic ops cannot be turned off again within a process), with random inputs and random weights:
@@ -52,6 +53,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--quick", action="store_true", help="64×64 images, 32 per network (a CPU)")
     parser.add_argument("--only", default="", help="comma-separated setting names (default: all)")
+    parser.add_argument("--networks", default="", help="comma-separated: unet, classifier (default: both)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     size, n = (64, 32) if args.quick else (224, 256)
@@ -64,7 +66,8 @@ def main(argv: list[str]) -> int:
     print(f"versions: {', '.join(f'{k} {v}' for k, v in head['versions'].items())}")
     print(f"{n} random {size}×{size} images per network; one process per network and setting", flush=True)
     records = []
-    for kind, encoder in NETWORKS:
+    kinds = [kind.strip() for kind in args.networks.split(",") if kind.strip()] or [kind for kind, _ in NETWORKS]
+    for kind, encoder in [(kind, encoder) for kind, encoder in NETWORKS if kind in kinds]:
         base = None
         for name in chosen:
             record = measure(kind, encoder, size, n, SETTINGS[name])
