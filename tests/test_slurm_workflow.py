@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import time
 
+import psutil
 import pytest
+import yaml
 
 from workflow_run import copy_checkout
 
@@ -63,3 +67,63 @@ def test_test_set_masks_through_the_user_profile(slurm_cluster, tmp_path):
         assert record["device"].startswith("CPU") and "no GPU visible to TensorFlow" in log
     masks = list((workdir / "results/masks/test").glob("*_segmentation.png"))
     assert len(masks) == 14
+
+
+def _training_processes(workdir) -> list[psutil.Process]:
+    """The Python processes (started by slurmd, not by us) that run train_segmentation.py in ``workdir``."""
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline", "cwd"]):
+        try:
+            command = " ".join(proc.info["cmdline"] or [])
+            if "python" in (proc.info["name"] or "") and "train_segmentation.py" in command \
+                    and str(workdir) in (proc.info["cwd"] or ""):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
+
+
+def test_a_training_job_killed_under_slurm_is_resubmitted_with_more_time_and_resumes(slurm_cluster, tmp_path):
+    """As a node's OOM killer or a time limit would: the SLURM job dies mid-epoch; Snakemake resubmits it
+    (``--retries 1``) with twice the run time, and the fold resumes after its last finished epoch."""
+    workdir = copy_checkout(tmp_path)
+    (workdir / "retry.yaml").write_text(yaml.safe_dump(
+        {"segmentation": {"folds": 2, "training": {"epochs": 6, "batch_size": 2},
+                          "resources": {"runtime": 15, "mem_mb": 3000}}}))
+    target = "results/segmentation/fold_0/model.keras"
+    overrides = [*SITE_OVERRIDES[:-2], "--retries", "1"]
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", target,
+           "--configfile", ".test/config.yaml", "retry.yaml", *overrides]
+    history = workdir / "results/segmentation/fold_0/work/history.csv"
+    with open(workdir / "run.txt", "w") as out:
+        run = subprocess.Popen(cmd, cwd=workdir, env=slurm_cluster.env(), stdout=out, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 1200
+        while not (history.exists() and history.read_text().count("\n") - 1 >= 2):
+            assert run.poll() is None, (workdir / "run.txt").read_text()[-6000:]
+            assert time.monotonic() < deadline, "no two epochs in 20 minutes"
+            time.sleep(0.2)
+        killed = _training_processes(workdir)
+        assert len(killed) == 1, killed
+        killed[0].kill()
+        run_id, seen = _run_id((workdir / "run.txt").read_text()), {}
+        assert run_id, (workdir / "run.txt").read_text()[-3000:]
+        while run.poll() is None:  # finished jobs stay listed for 300 s only: note them while they run
+            for job in slurm_cluster.jobs(run_id=run_id):
+                if job.rule == "train_segmentation":
+                    seen[job.job_id] = (job.state, job.fields.get("TimeLimit"))
+            assert time.monotonic() < deadline + 1500, "the retry did not finish"
+            time.sleep(1)
+        assert run.returncode == 0, (workdir / "run.txt").read_text()[-6000:] + slurm_cluster.diagnostics()
+    finally:
+        if run.poll() is None:
+            run.kill()
+    for job in slurm_cluster.jobs(run_id=run_id):
+        if job.rule == "train_segmentation":
+            seen[job.job_id] = (job.state, job.fields.get("TimeLimit"))
+    assert [seen[job_id] for job_id in sorted(seen)] == [("FAILED", "00:15:00"), ("COMPLETED", "00:30:00")], seen
+    log = (workdir / "results/logs/segmentation/train_fold_0.log").read_text()
+    assert "attempt 2: asked for 4500 MB of memory, 30 min, 1 GPU" in log
+    assert re.search(r"resuming from the backup in results/segmentation/fold_0/work after epoch [2-5] of 6", log)
+    assert (workdir / "results/segmentation/fold_0/history.csv").read_text().count("\n") == 7  # header + 6
