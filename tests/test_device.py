@@ -194,9 +194,10 @@ RUN_SCRIPT = textwrap.dedent("""
         output=Namespace(model=f"{out}/model.keras", history=f"{out}/history.csv",
                          provenance=f"{out}/provenance.json", metrics=f"{out}/metrics.json",
                          predictions=f"{out}/predictions.csv", per_image=f"{out}/per_image.csv"),
-        params=Namespace(settings={"seed": 1}, image_size=64, tta=False, postprocess={}),
+        params=Namespace(settings={"seed": 1, "speed": {"precision": "float32", "xla": False, "deterministic": True}},
+                         image_size=64, tta=False, postprocess={}),
         wildcards=Namespace(fold="0", set="test", name="clinic"),
-        log=[f"{out}/job.log"], threads=1,
+        log=[f"{out}/job.log"], threads=1, resources=Namespace(mem_mb=16000, runtime=30, gpu=1, attempt=1),
         config={"gpus": "auto", "gpu_wait_minutes": 0, "require_gpu": True})
     runpy.run_path(sys.argv[1], init_globals={"snakemake": snakemake}, run_name="__main__")
 """)
