@@ -153,7 +153,7 @@ TRAIN = textwrap.dedent('''
         import lesionflow.training
         lesionflow.training.require_free = lambda *args, **kwargs: None
     with job("train fold 0", out / "train.log", outputs=[out / "model.keras"]):
-        device.configure(threads=1, seed=3)
+        device.configure(threads=1, seed=3, speed={"precision": "float32", "xla": False, "deterministic": True})
         from lesionflow.cache import Cache
         from lesionflow.segmentation import train_fold
         import pandas as pd
