@@ -272,12 +272,18 @@ def test_a_file_in_download_dir_that_does_not_verify_is_left_alone(server, isic_
     assert served.requests == [] and not (tmp_path / "data" / IMAGES).exists()
 
 
+def users_data_dir(root: Path) -> Path:
+    """A data_dir that already holds an image folder of the user's, under its official name."""
+    data_dir = root / "data"
+    (data_dir / IMAGES).mkdir(parents=True)
+    (data_dir / IMAGES / "ISIC_0000000.jpg").write_bytes(b"the user's own image")
+    return data_dir
+
+
 def test_folders_and_files_already_in_data_dir_are_never_replaced(server, isic_archives, tmp_path):
     served, base = server
     served.files.update(isic_archives)
-    data_dir = tmp_path / "data"
-    (data_dir / IMAGES).mkdir(parents=True)
-    (data_dir / IMAGES / "ISIC_0000000.jpg").write_bytes(b"the user's own image")
+    data_dir = users_data_dir(tmp_path)
     (data_dir / LABELS).mkdir()
     (data_dir / LABELS / GROUPINGS_CSV).write_text("image,lesion_id\nISIC_0000000,mine\n")
     before = tree(data_dir)
@@ -587,9 +593,7 @@ def test_snakemake_rule_wrong_checksum_fails_with_one_line(server, isic_archives
 def test_snakemake_rule_adds_to_data_dir_and_keeps_what_it_holds(server, isic_archives, tmp_path):
     served, base = server
     served.files.update(isic_archives)
-    data_dir = tmp_path / "data"
-    (data_dir / IMAGES).mkdir(parents=True)
-    (data_dir / IMAGES / "ISIC_0000000.jpg").write_bytes(b"the user's own image")
+    data_dir = users_data_dir(tmp_path)
     (data_dir / "notes.txt").write_text("mine\n")
     before = tree(data_dir)
     proc = run_rule(tmp_path, base, isic_archives)
