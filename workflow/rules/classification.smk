@@ -38,7 +38,7 @@ rule train_classifier:
         history="results/classification/fold_{fold}/history.csv",
         provenance="results/classification/fold_{fold}/provenance.json",
     params:
-        settings=cls_params(),
+        settings=training_params("classification"),
     log:
         f"{LOGS}/classification/train_fold_{{fold}}.log",
     benchmark:

@@ -110,18 +110,12 @@ def gpu_resources(stage):
     return dict(gpu=1, **retried(mem_mb=res["mem_mb"], runtime=res["runtime"]))
 
 
-def seg_params():
-    """Segmentation model, training and speed settings: a change retrains the fold models."""
-    seg = config["segmentation"]
-    return dict(image_size=seg["image_size"], seed=config["seed"], **seg["model"], **seg["training"],
-                speed=dict(config["speed"]))
-
-
-def cls_params():
-    """Classifier model, training and speed settings: a change retrains the classifier folds."""
-    cls = config["classification"]
-    return dict(image_size=cls["image_size"], seed=config["seed"], **cls["model"], **cls["training"],
-                speed=dict(config["speed"]))
+def training_params(stage):
+    """A stage's model, training and speed settings (``stage``: segmentation or classification): a change
+    retrains that stage's fold models."""
+    settings = config[stage]
+    return dict(image_size=settings["image_size"], seed=config["seed"], **settings["model"],
+                **settings["training"], speed=dict(config["speed"]))
 
 
 def check_inputs(wildcards):

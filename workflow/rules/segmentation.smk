@@ -35,7 +35,7 @@ rule train_segmentation:
         history="results/segmentation/fold_{fold}/history.csv",
         provenance="results/segmentation/fold_{fold}/provenance.json",
     params:
-        settings=seg_params(),
+        settings=training_params("segmentation"),
     log:
         f"{LOGS}/segmentation/train_fold_{{fold}}.log",
     benchmark:
