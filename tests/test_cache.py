@@ -121,10 +121,12 @@ def test_exif_rotated_image_and_its_mask_line_up_on_the_stored_grid(tmp_path):
     rows, cols = np.nonzero(lesion)
     assert rows.mean() < 16 < cols.mean()  # upper right, where it is on the stored grid
 
-    from lesionflow.segmentation import write_masks
+    from lesionflow import isic
+    from lesionflow.predictor import write_masks
+    from support import MapModel, dark_is_lesion, segmenter
 
-    postprocess = dict(sigma=0.0, threshold=0.5, largest_component=True)
-    written = write_masks(cache, cache.masks.astype(np.float32), tmp_path / "predicted", postprocess)
-    with Image.open(written[0]) as predicted:
+    write_masks(segmenter([MapModel(dark_is_lesion)], 32), cache.images, cache.index, tmp_path / "predicted",
+                names=[isic.mask_name(image_id)])
+    with Image.open(tmp_path / "predicted" / isic.mask_name(image_id)) as predicted:
         assert predicted.size == ROTATED_LESION_SIZE[::-1]  # (W, H) of the stored grid
         assert _overlap(np.asarray(predicted) > 128, truth > 0) > 0.8

@@ -17,8 +17,11 @@ from conftest import ROTATED_LESION_BOX, ROTATED_LESION_SIZE, write_rotated_lesi
 from lesionflow import isic, userimages
 from lesionflow.cache import build_cache, load_cache
 from lesionflow.errors import InputError
-from lesionflow.userimages import (PREDICTION_COLUMNS, SKIPPED_COLUMNS, Listing, atomic_dir, cache_images,
-                                   crop_images, list_images, output_name, predictions_table, write_masks)
+from lesionflow.imageio import atomic_dir
+from lesionflow.predictor import write_masks
+from lesionflow.userimages import (PREDICTION_COLUMNS, SKIPPED_COLUMNS, Listing, cache_images, crop_images,
+                                   list_images, output_name, predictions_table)
+from support import MapModel, dark_is_lesion, segmenter
 from workflow_run import TEST_CONFIG, copy_checkout, copy_run, planned_jobs, snakemake
 
 KEY = "predict.clinic_a"
@@ -175,13 +178,15 @@ def test_masks_and_crops_are_named_after_their_inputs_at_the_original_size(user_
     names = ["Büro 2.JPG", "mole 1.jpg"]
     index = pd.DataFrame({"image": names, "height": [250, 300], "width": [180, 400]})
     yy, xx = np.mgrid[0:32, 0:32]
-    disk = ((yy - 16) ** 2 + (xx - 12) ** 2 < 64).astype(np.float32)
-    prob = np.stack([disk, np.zeros_like(disk)])  # the second image has no lesion
-    postprocess = dict(sigma=0.0, threshold=0.5, largest_component=True)
+    disk = (yy - 16) ** 2 + (xx - 12) ** 2 < 64
+    images = np.full((2, 32, 32, 3), 200, np.uint8)
+    images[0][disk] = 40  # a dark lesion; the second image has none
     masks = tmp_path / "out" / "masks"
     masks.parent.mkdir()
-    written = write_masks(index, prob, masks, postprocess)
-    assert written == [masks / "Büro 2.JPG.png", masks / "mole 1.jpg.png"]
+    assert write_masks(segmenter([MapModel(dark_is_lesion)], 32), images, index, masks,
+                       names=[output_name(n) for n in names]) == 2
+    written = [masks / "Büro 2.JPG.png", masks / "mole 1.jpg.png"]
+    assert sorted(masks.iterdir()) == written
     assert [p.name for p in masks.parent.iterdir()] == ["masks"]  # no temporary folder left behind
     for path, (h, w) in zip(written, [(250, 180), (300, 400)]):
         mask = Image.open(path)
@@ -212,12 +217,16 @@ def test_a_turned_photo_is_used_as_stored_and_its_outputs_keep_its_orientation_t
     assert [tuple(r) for r in index[["height", "width", "orientation"]].to_numpy()] == [(90, 70, 1),
                                                                                        (*ROTATED_LESION_SIZE, 6)]
     cache = load_cache(tmp_path / "i.npy", tmp_path / "i.csv")
-    prob = (cache.images.mean(axis=3) < 128).astype(np.float32)  # a model that finds the dark lesion
-    prob[0] = 0.0  # no lesion in the plain photo
+
+    def finds_the_dark_lesion(batch):  # both images come in one batch; the first, the plain photo, has none
+        prob = dark_is_lesion(batch)
+        prob[0] = 0.01
+        return prob
 
     masks = tmp_path / "out" / "masks"
     masks.parent.mkdir()
-    write_masks(cache.index, prob, masks, dict(sigma=0.0, threshold=0.5, largest_component=True))
+    write_masks(segmenter([MapModel(finds_the_dark_lesion)], 32), cache.images, cache.index, masks,
+                names=[output_name(n) for n in cache.ids])
     with Image.open(masks / "turned.jpg.png") as mask:
         assert mask.size == ROTATED_LESION_SIZE[::-1] and mask.getexif().get(0x0112) == 6
         lesion = np.asarray(mask) > 128

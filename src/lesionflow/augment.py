@@ -98,19 +98,3 @@ def make_dataset(images: np.ndarray, indices: Sequence[int], targets: np.ndarray
     ds = tf.data.Dataset.from_tensor_slices((order, element_seeds))
     ds = ds.map(load_augmented, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-#: The 8 symmetries of the square, as (k rotations by 90°, flip left-right) — test-time augmentation.
-DIHEDRAL: tuple[tuple[int, bool], ...] = tuple((k, f) for f in (False, True) for k in range(4))
-
-
-def transform(batch: np.ndarray, k: int, flip: bool) -> np.ndarray:
-    """Apply a dihedral transform to N×H×W(×C) arrays (rotate k·90° after an optional left-right flip)."""
-    out = batch[:, :, ::-1] if flip else batch
-    return np.rot90(out, k, axes=(1, 2))
-
-
-def inverse_transform(batch: np.ndarray, k: int, flip: bool) -> np.ndarray:
-    """Undo :func:`transform` on N×H×W(×C) arrays."""
-    out = np.rot90(batch, -k, axes=(1, 2))
-    return out[:, :, ::-1] if flip else out

@@ -1,4 +1,6 @@
-"""The classification stage: one classifier per lesion-grouped fold, held-out evaluation, submission CSVs."""
+"""The classification stage: one classifier per lesion-grouped fold, held-out scores, submission CSVs.
+
+Prediction is :mod:`.predictor`'s."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
 from . import isic
-from .augment import DIHEDRAL, Augmentation, make_dataset, transform
+from .augment import Augmentation, make_dataset
 from .cache import Cache
 from .losses import CLASSIFICATION_LOSSES
 from .models import build_classifier
@@ -67,39 +69,11 @@ def train_fold(cache: Cache, truth: pd.DataFrame, folds: np.ndarray, fold: int, 
                class_weight=weights, key=data_key)
 
 
-def predict_probabilities(models: Sequence[keras.Model], images: np.ndarray, tta: bool,
-                          batch_size: int = 64) -> np.ndarray:
-    """Class probabilities (N×7) averaged over fold models and, with ``tta``, the 8 dihedral transforms."""
-    transforms = DIHEDRAL if tta else DIHEDRAL[:1]
-    total = np.zeros((len(images), len(isic.CLASSES)), dtype=np.float64)
-    for start in range(0, len(images), batch_size):
-        batch = np.asarray(images[start:start + batch_size], dtype=np.float32)
-        for model in models:
-            for k, flip in transforms:
-                total[start:start + len(batch)] += model.predict_on_batch(
-                    np.ascontiguousarray(transform(batch, k, flip)))
-    prob = total / (len(models) * len(transforms))
-    return prob / prob.sum(axis=1, keepdims=True)
-
-
 def submission(ids: Sequence[str], prob: np.ndarray) -> pd.DataFrame:
     """The ISIC Task 3 submission table: ``image,MEL,NV,BCC,AKIEC,BKL,DF,VASC``."""
     table = pd.DataFrame(prob, columns=list(isic.CLASSES))
     table.insert(0, "image", list(ids))
     return table
-
-
-def evaluate_folds(cache: Cache, truth: pd.DataFrame, folds: np.ndarray, models: Sequence[keras.Model],
-                   tta: bool) -> pd.DataFrame:
-    """Held-out probabilities of every image from its own fold's model: ``image, fold`` + 7 columns."""
-    parts = []
-    for fold, model in enumerate(models):
-        held_out = np.flatnonzero(folds == fold)
-        prob = predict_probabilities([model], cache.images[held_out], tta)
-        part = submission(truth.index[held_out], prob)
-        part.insert(1, "fold", fold)
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
 
 
 def summarise_folds(truth: pd.DataFrame, predictions: pd.DataFrame) -> dict:

@@ -8,6 +8,7 @@ it lines up pixel for pixel with the stored pixels of its image whatever the tag
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -169,6 +170,23 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder of ``path``; it replaces ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_png(path: str | Path, array: np.ndarray, orientation: int = 1) -> None:

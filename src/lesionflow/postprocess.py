@@ -10,14 +10,35 @@ comes first in row-major order wins, as in the original's strict ``>`` loop.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 from .errors import InputError
 
 #: 8-connectivity in 2-D.
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+
+@dataclass(frozen=True)
+class PostProcess:
+    """The config's ``segmentation.postprocess`` section (its defaults live in the schema)."""
+
+    sigma: float
+    threshold: float
+    largest_component: bool
+    fill_holes: bool
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> "PostProcess":
+        return cls(sigma=float(section["sigma"]), threshold=float(section["threshold"]),
+                   largest_component=bool(section["largest_component"]), fill_holes=bool(section["fill_holes"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def _check_2d(array: np.ndarray, name: str) -> np.ndarray:
@@ -92,3 +113,17 @@ def bounding_box(mask: np.ndarray, margin_fraction: float = 0.0) -> tuple[slice,
         pad = math.floor(margin_fraction * (last - first) + 0.5)
         spans.append(slice(int(max(0, first - pad)), int(min(size, last + pad))))
     return spans[0], spans[1]
+
+
+def full_size_mask(prob: np.ndarray, height: int, width: int, settings: PostProcess) -> np.ndarray:
+    """The boolean lesion mask at an image's full (``height``, ``width``) size from its S×S probability map.
+
+    Smooth at S×S (``settings.sigma``), resize bilinearly to full size, then threshold, keep the largest
+    lesion and fill its holes there, as :func:`postprocess_mask` does.
+    """
+    prob = _check_2d(prob, "prob").astype(np.float32, copy=False)
+    if settings.sigma > 0:
+        prob = ndimage.gaussian_filter(prob, settings.sigma)
+    full = np.asarray(Image.fromarray(prob, mode="F").resize((width, height), Image.Resampling.BILINEAR))
+    return postprocess_mask(full, sigma=0.0, threshold=settings.threshold,
+                            largest_component=settings.largest_component, fill_holes=settings.fill_holes)

@@ -28,12 +28,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,7 +41,7 @@ from tqdm import tqdm
 from . import isic
 from .diskspace import reserved_memmap
 from .errors import InputError
-from .imageio import atomic_path, exif_orientation, read_mask, read_rgb, read_rgb_resized, write_png
+from .imageio import atomic_dir, atomic_path, exif_orientation, read_mask, read_rgb, read_rgb_resized, write_png
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +147,7 @@ def cache_images(listing: Listing, size: int, images_out: str | Path, index_out:
 
     ``images_out`` holds N×S×S×3 uint8; the index has ``image`` (the file name), ``height`` and ``width``
     (the original size of the stored pixel grid) and ``orientation`` (the EXIF orientation tag, 1 when
-    there is none), which :func:`write_masks` passes on to the masks. Files that do not decode are left
+    there is none), which :func:`lesionflow.predictor.write_masks` passes on to the masks. Files that do not decode are left
     out; returns ``(index, skipped)``, where ``skipped`` lists (:data:`SKIPPED_COLUMNS`) those and the
     listing's rejected files, sorted by name. Raises :class:`InputError` naming ``key`` when no file can
     be used; outputs appear only on success.
@@ -212,43 +210,6 @@ def write_table(table: pd.DataFrame, path: str | Path) -> None:
     """Write a CSV atomically."""
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
-
-
-@contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder of ``path``; it becomes ``path`` only if the block succeeds."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def write_masks(index: pd.DataFrame, prob: np.ndarray, out_dir: str | Path, postprocess: dict) -> list[Path]:
-    """One full-size 0/255 mask per image, ``<file name>.png``, from the ensemble's S×S probabilities.
-
-    Each mask has the size of its image's stored pixel grid and carries the index's ``orientation`` (the
-    image's EXIF tag) when that is not 1.
-    """
-    from .segmentation import full_size_mask
-
-    if len(index) != len(prob):
-        raise ValueError("index and prob must have the same length")
-    written = []
-    with atomic_dir(out_dir) as tmp:
-        for p, row in tqdm(zip(prob, index.itertuples(index=False)), total=len(prob), desc="masks", unit="img",
-                           mininterval=2):
-            mask = full_size_mask(p, (int(row.height), int(row.width)), **postprocess)
-            write_png(tmp / output_name(row.image), mask.astype(np.uint8) * 255,
-                      orientation=int(getattr(row, "orientation", 1)))
-            written.append(Path(out_dir) / output_name(row.image))
-    return written
 
 
 def crop_images(folder: str | Path, names: Sequence[str], mask_dir: str | Path, out_dir: str | Path, size: int,

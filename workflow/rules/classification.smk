@@ -1,6 +1,9 @@
 # Classification: lesion-grouped folds, one classifier per fold, evaluation, a submission CSV per set.
 
-CLS_CACHE = multiext("results/cache/masked_train/", "images.npy", "index.csv")
+CLS_CACHE = dict(
+    images="results/cache/masked_train/images.npy",
+    index="results/cache/masked_train/index.csv",
+)
 
 
 rule classification_folds:
@@ -30,7 +33,7 @@ rule classification_folds:
 
 rule train_classifier:
     input:
-        cache=CLS_CACHE,
+        **CLS_CACHE,
         labels=lambda w: DATA.labels_csv("train"),
         folds="results/classification/folds.csv",
     output:
@@ -54,16 +57,14 @@ rule train_classifier:
 
 rule evaluate_classifier:
     input:
-        cache=CLS_CACHE,
+        **CLS_CACHE,
         labels=lambda w: DATA.labels_csv("train"),
         folds="results/classification/folds.csv",
+        ensemble=CLS_ENSEMBLE,
         models=cls_models(),
     output:
         metrics="results/metrics/classification.json",
         predictions="results/classification/evaluation_predictions.csv",  # plotted by report.smk
-    params:
-        tta=config["classification"]["prediction"]["tta"],
-        image_size=config["classification"]["image_size"],
     log:
         f"{LOGS}/classification/evaluate.log",
     benchmark:
@@ -81,12 +82,10 @@ rule predict_classes:
     input:
         images="results/cache/masked_{set}/images.npy",
         index="results/cache/masked_{set}/index.csv",
+        ensemble=CLS_ENSEMBLE,
         models=cls_models(),
     output:
         "results/predictions/{set}.csv",
-    params:
-        tta=config["classification"]["prediction"]["tta"],
-        image_size=config["classification"]["image_size"],
     log:
         f"{LOGS}/classification/predict_{{set}}.log",
     benchmark:

@@ -148,12 +148,32 @@ def checked_ground_truth():
     return expand("results/checks/{set}_ground_truth.json", set=sets)
 
 
+def fold_models(stage):
+    """A stage's fold models (segmentation or classification), in fold order."""
+    folds = SEG_FOLDS if stage == "segmentation" else CLS_FOLDS
+    return expand("results/{stage}/fold_{fold}/model.keras", stage=stage, fold=folds)
+
+
 def seg_models(wildcards=None):
-    return expand("results/segmentation/fold_{fold}/model.keras", fold=SEG_FOLDS)
+    return fold_models("segmentation")
 
 
 def cls_models(wildcards=None):
-    return expand("results/classification/fold_{fold}/model.keras", fold=CLS_FOLDS)
+    return fold_models("classification")
+
+
+def ensemble_params(stage):
+    """What results/{stage}/ensemble.json records besides its models: a change rewrites it."""
+    settings = config[stage]
+    described = dict(image_size=settings["image_size"], encoder=settings["model"]["encoder"],
+                     tta=settings["prediction"]["tta"])
+    if stage == "segmentation":
+        described["postprocess"] = dict(settings["postprocess"])
+    return described
+
+
+SEG_ENSEMBLE = "results/segmentation/ensemble.json"
+CLS_ENSEMBLE = "results/classification/ensemble.json"
 
 
 def ground_truth_sets(kind):

@@ -35,13 +35,10 @@ rule predict_folder_masks:
     input:
         images="results/cache/predict/{name}/images.npy",
         index="results/cache/predict/{name}/index.csv",
+        ensemble=SEG_ENSEMBLE,
         models=seg_models(),
     output:
         directory("results/predict/{name}/masks"),
-    params:
-        postprocess=config["segmentation"]["postprocess"],
-        tta=config["segmentation"]["prediction"]["tta"],
-        image_size=config["segmentation"]["image_size"],
     wildcard_constraints:
         name=PREDICT_NAME,
     log:
@@ -91,12 +88,10 @@ rule predict_folder_classes:
     input:
         images="results/cache/predict/{name}/masked_images.npy",
         index="results/cache/predict/{name}/masked_index.csv",
+        ensemble=CLS_ENSEMBLE,
         models=cls_models(),
     output:
         "results/predict/{name}/predictions.csv",
-    params:
-        tta=config["classification"]["prediction"]["tta"],
-        image_size=config["classification"]["image_size"],
     wildcard_constraints:
         name=PREDICT_NAME,
     log:

@@ -1,6 +1,10 @@
 # Segmentation: folds, one U-Net per fold, held-out evaluation, masks for every Task 3 set.
 
-SEG_CACHE = multiext("results/cache/seg_train/", "images.npy", "masks.npy", "index.csv")
+SEG_CACHE = dict(
+    images="results/cache/seg_train/images.npy",
+    masks="results/cache/seg_train/masks.npy",
+    index="results/cache/seg_train/index.csv",
+)
 
 
 rule segmentation_folds:
@@ -27,7 +31,7 @@ rule segmentation_folds:
 
 rule train_segmentation:
     input:
-        cache=SEG_CACHE,
+        **SEG_CACHE,
         labels_checked=labels_check,  # a bad label CSV fails before training starts
         folds="results/segmentation/folds.csv",
     output:
@@ -51,17 +55,15 @@ rule train_segmentation:
 
 rule evaluate_segmentation:
     input:
-        cache=SEG_CACHE,
+        images=SEG_CACHE["images"],
+        index=SEG_CACHE["index"],
         folds="results/segmentation/folds.csv",
+        ensemble=SEG_ENSEMBLE,
         models=seg_models(),
-        masks=lambda w: DATA.mask_paths("seg_train"),
+        truth_masks=lambda w: DATA.mask_paths("seg_train"),
     output:
         metrics="results/metrics/segmentation.json",
         per_image="results/segmentation/evaluation_per_image.csv",
-    params:
-        postprocess=config["segmentation"]["postprocess"],
-        tta=config["segmentation"]["prediction"]["tta"],
-        image_size=config["segmentation"]["image_size"],
     log:
         f"{LOGS}/segmentation/evaluate.log",
     benchmark:
@@ -79,13 +81,10 @@ rule predict_masks:
     input:
         images="results/cache/{set}/images.npy",
         index="results/cache/{set}/index.csv",
+        ensemble=SEG_ENSEMBLE,
         models=seg_models(),
     output:
         directory("results/masks/{set}"),
-    params:
-        postprocess=config["segmentation"]["postprocess"],
-        tta=config["segmentation"]["prediction"]["tta"],
-        image_size=config["segmentation"]["image_size"],
     log:
         f"{LOGS}/segmentation/predict_{{set}}.log",
     benchmark:

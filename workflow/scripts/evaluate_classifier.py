@@ -11,15 +11,14 @@ name = "evaluate_classifier"
 with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output,
          resources=snakemake.resources) as log:
     device.configure(job=name, threads=snakemake.threads, seed=0, config=snakemake.config)
-    from lesionflow.classification import evaluate_folds, summarise_folds  # TensorFlow starts on the claimed GPU
-    from lesionflow.models import load_model
+    from lesionflow.classification import summarise_folds
+    from lesionflow.predictor import Predictor, held_out_probabilities  # TensorFlow starts on the claimed GPU
 
-    images, index = snakemake.input.cache
-    cache = load_cache(images, index)
+    cache = load_cache(snakemake.input.images, snakemake.input.index)
     truth = read_ground_truth(snakemake.input.labels, cache.ids)
     folds = read_folds(snakemake.input.folds, cache.ids)
-    models = [load_model(p, snakemake.params.image_size) for p in snakemake.input.models]
-    predictions = evaluate_folds(cache, truth, folds, models, snakemake.params.tta)
+    predictions = held_out_probabilities(Predictor.load(snakemake.input.ensemble), cache.images, list(truth.index),
+                                         folds)
     predictions.to_csv(out.predictions, index=False)
     summary = summarise_folds(truth, predictions)
     provenance.write_json(out.metrics, summary)

@@ -18,11 +18,10 @@ with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output,
                             config=snakemake.config, speed=settings["speed"])
     from lesionflow.classification import train_fold  # TensorFlow starts on the GPU claimed above
 
-    images, index = snakemake.input.cache
-    cache = load_cache(images, index)
+    cache = load_cache(snakemake.input.images, snakemake.input.index)
     truth = read_ground_truth(snakemake.input.labels, cache.ids)
     folds = read_folds(snakemake.input.folds, cache.ids)
-    inputs = [*snakemake.input.cache, snakemake.input.labels, snakemake.input.folds]
+    inputs = [snakemake.input.images, snakemake.input.index, snakemake.input.labels, snakemake.input.folds]
     hashes = provenance.fingerprints(inputs)  # the resume key and the provenance record
     history = train_fold(cache, truth, folds, fold, settings, Path(out.model).parent / "work", out.model,
                          out.history, data_key=hashes[1])

@@ -17,10 +17,9 @@ with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output,
                             config=snakemake.config, speed=settings["speed"])
     from lesionflow.segmentation import train_fold  # TensorFlow starts on the GPU claimed above
 
-    images, masks, index = snakemake.input.cache
-    cache = load_cache(images, index, masks)
+    cache = load_cache(snakemake.input.images, snakemake.input.index, snakemake.input.masks)
     folds = read_folds(snakemake.input.folds, cache.ids)
-    inputs = [*snakemake.input.cache, snakemake.input.folds]
+    inputs = [snakemake.input.images, snakemake.input.masks, snakemake.input.index, snakemake.input.folds]
     hashes = provenance.fingerprints(inputs)  # the resume key and the provenance record
     history = train_fold(cache, folds, fold, settings, Path(out.model).parent / "work", out.model, out.history,
                          data_key=hashes[1])

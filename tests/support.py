@@ -1,0 +1,46 @@
+"""Shared test helpers: stand-in networks for the prediction engine."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from lesionflow import isic
+from lesionflow.postprocess import PostProcess
+from lesionflow.predictor import EnsembleSpec, Predictor
+
+#: Threshold the maps as they are: no smoothing, keep the largest lesion, no hole filling.
+PLAIN = PostProcess(sigma=0.0, threshold=0.5, largest_component=True, fill_holes=False)
+
+
+class MapModel:
+    """A stand-in for a Keras model: ``predict_on_batch(x)`` is ``fn(x)`` (x: N×S×S×3 float32 0–255)."""
+
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray]):
+        self.fn = fn
+        self.calls = 0
+
+    def predict_on_batch(self, batch: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return self.fn(batch)
+
+
+def dark_is_lesion(batch: np.ndarray) -> np.ndarray:
+    """Per-pixel lesion probability of a model that finds dark pixels: N×S×S×1."""
+    return (batch.mean(axis=3, keepdims=True) < 128).astype(np.float32) * 0.98 + 0.01
+
+
+def segmenter(models: Sequence[MapModel], size: int, tta: bool = False, post: PostProcess = PLAIN,
+              chunk_size: int = 256) -> Predictor:
+    spec = EnsembleSpec(stage="segmentation", folds=tuple(range(len(models))),
+                        models=tuple(f"fold_{k}/model.keras" for k in range(len(models))), image_size=size,
+                        encoder="stub", tta=tta, postprocess=post)
+    return Predictor(spec, models, chunk_size)
+
+
+def classifier(models: Sequence[MapModel], size: int, tta: bool = False, chunk_size: int = 256) -> Predictor:
+    spec = EnsembleSpec(stage="classification", folds=tuple(range(len(models))),
+                        models=tuple(f"fold_{k}/model.keras" for k in range(len(models))), image_size=size,
+                        encoder="stub", tta=tta, classes=tuple(isic.CLASSES))
+    return Predictor(spec, models, chunk_size)
