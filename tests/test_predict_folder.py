@@ -13,14 +13,23 @@ import pytest
 from PIL import Image
 from snakemake_interface_storage_plugins.io import WILDCARD_REGEX
 
-from conftest import ROTATED_LESION_BOX, ROTATED_LESION_SIZE, write_rotated_lesion
-from lesionflow import isic, userimages
+from lesionflow import isic
 from lesionflow.cache import build_cache, load_cache
 from lesionflow.errors import InputError
 from lesionflow.imageio import atomic_dir
 from lesionflow.predictor import write_masks
-from lesionflow.userimages import (PREDICTION_COLUMNS, SKIPPED_COLUMNS, Listing, cache_images, crop_images,
-                                   list_images, output_name, predictions_table)
+from lesionflow.userimages import (
+    PREDICTION_COLUMNS,
+    SKIPPED_COLUMNS,
+    Listing,
+    cache_images,
+    crop_images,
+    list_images,
+    output_name,
+    predictions_table,
+)
+
+from conftest import ROTATED_LESION_BOX, ROTATED_LESION_SIZE, write_rotated_lesion
 from support import MapModel, dark_is_lesion, segmenter
 from workflow_run import TEST_CONFIG, copy_checkout, copy_run, planned_jobs, snakemake
 
@@ -196,7 +205,7 @@ def test_masks_and_crops_are_named_after_their_inputs_at_the_original_size(user_
 
     crops = tmp_path / "out" / "masked"
     empty = crop_images(user_folder, names, masks, crops, 24, tmp_path / "m.npy", tmp_path / "m.csv",
-                        margin=0.0, threads=2, progress=False)
+                        margin=0.0, background="zero", threads=2, progress=False)
     assert empty == ["mole 1.jpg"]  # whole image used
     assert sorted(p.name for p in crops.iterdir()) == ["Büro 2.JPG.png", "mole 1.jpg.png"]
     lesion = np.asarray(Image.open(crops / "Büro 2.JPG.png"))
@@ -236,7 +245,7 @@ def test_a_turned_photo_is_used_as_stored_and_its_outputs_keep_its_orientation_t
 
     crops = tmp_path / "out" / "masked"
     empty = crop_images(folder, ["plain.jpg", "turned.jpg"], masks, crops, 24, tmp_path / "m.npy",
-                        tmp_path / "m.csv", progress=False)
+                        tmp_path / "m.csv", margin=0.0, background="zero", progress=False)
     assert empty == ["plain.jpg"]
     with Image.open(crops / "turned.jpg.png") as crop:
         assert crop.getexif().get(0x0112) == 6

@@ -7,11 +7,12 @@ decoded in parallel threads (Pillow releases the GIL while decoding and resizing
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,26 @@ class Cache:
     @property
     def ids(self) -> list[str]:
         return self.index["image"].tolist()
+
+
+def fill_in_chunks(paths: Sequence[str | Path], n: int, work: Callable[[int, list[np.ndarray]], None], *,
+                   threads: int = 1, progress: bool = True, desc: str = "") -> None:
+    """Call ``work(i, arrays)`` for i in 0..n-1 in ``threads`` threads, on the ``.npy`` files ``paths`` (created
+    beforehand, e.g. by :func:`lesionflow.diskspace.reserved_memmap`), memory-mapped :data:`CHUNK` rows at a time.
+
+    Unmapping a written chunk hands its pages back to the page cache, so the job's resident memory stays
+    flat whatever ``n`` is.
+    """
+    bar = tqdm(total=n, disable=not progress, desc=desc, unit="img", mininterval=2)
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for start in range(0, n, CHUNK):
+            arrays = [open_memmap(path, mode="r+") for path in paths]
+            rows = range(start, min(n, start + CHUNK))
+            for _ in pool.map(work, rows, repeat(arrays, len(rows))):
+                bar.update()
+            for array in arrays:
+                array.flush()  # the next chunk's maps replace these, which unmaps them
+    bar.close()
 
 
 def load_cache(images: str | Path, index: str | Path, masks: str | Path | None = None) -> Cache:
@@ -86,26 +107,15 @@ def build_cache(
         reserved_memmap(images_tmp, (n, size, size, 3), np.uint8, what=f"the cache of {n} images at {size}²").flush()
         if masks_tmp is not None:
             reserved_memmap(masks_tmp, (n, size, size), np.uint8, what=f"the cache of {n} masks at {size}²").flush()
-        bar = tqdm(total=n, disable=not progress, desc=f"resize {Path(images_out).parent.name}", unit="img",
-                   mininterval=2)
-        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            for start in range(0, n, CHUNK):
-                stop = min(n, start + CHUNK)
-                images = open_memmap(images_tmp, mode="r+")
-                masks = None if masks_tmp is None else open_memmap(masks_tmp, mode="r+")
+        arrays = [images_tmp] if masks_tmp is None else [images_tmp, masks_tmp]
 
-                def work(i: int) -> None:
-                    images[i], sizes[i] = read_rgb_resized(image_paths[i], size)
-                    if masks is not None:
-                        masks[i] = resize_mask(read_mask(mask_paths[i], tuple(sizes[i])), size)
+        def work(i: int, maps: list[np.ndarray]) -> None:
+            maps[0][i], sizes[i] = read_rgb_resized(image_paths[i], size)
+            if masks_tmp is not None:
+                maps[1][i] = resize_mask(read_mask(mask_paths[i], tuple(sizes[i])), size)
 
-                for _ in pool.map(work, range(start, stop)):
-                    bar.update()
-                for array in (images, masks):
-                    if array is not None:
-                        array.flush()
-                del images, masks
-        bar.close()
+        fill_in_chunks(arrays, n, work, threads=threads, progress=progress,
+                       desc=f"resize {Path(images_out).parent.name}")
         table = pd.DataFrame({"image": list(ids), "height": sizes[:, 0], "width": sizes[:, 1]})
         table.to_csv(index_tmp, index=False)
     log.info("cached %d images at %d×%d into %s", n, size, size, images_out)

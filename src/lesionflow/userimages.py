@@ -35,13 +35,12 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 from . import isic
 from .diskspace import reserved_memmap
 from .errors import InputError
-from .imageio import atomic_dir, atomic_path, exif_orientation, read_mask, read_rgb, read_rgb_resized, write_png
+from .imageio import atomic_path, exif_orientation, read_rgb_resized
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +146,10 @@ def cache_images(listing: Listing, size: int, images_out: str | Path, index_out:
 
     ``images_out`` holds N×S×S×3 uint8; the index has ``image`` (the file name), ``height`` and ``width``
     (the original size of the stored pixel grid) and ``orientation`` (the EXIF orientation tag, 1 when
-    there is none), which :func:`lesionflow.predictor.write_masks` passes on to the masks. Files that do not decode are left
-    out; returns ``(index, skipped)``, where ``skipped`` lists (:data:`SKIPPED_COLUMNS`) those and the
-    listing's rejected files, sorted by name. Raises :class:`InputError` naming ``key`` when no file can
-    be used; outputs appear only on success.
+    there is none), which :func:`lesionflow.predictor.write_masks` passes on to the masks. Files that do
+    not decode are left out; returns ``(index, skipped)``, where ``skipped`` lists
+    (:data:`SKIPPED_COLUMNS`) those and the listing's rejected files, sorted by name. Raises
+    :class:`InputError` naming ``key`` when no file can be used; outputs appear only on success.
     """
     names = listing.names
     n = len(names)
@@ -192,7 +191,6 @@ def cache_images(listing: Listing, size: int, images_out: str | Path, index_out:
                 rows = good[start:start + 256]
                 images[start:start + len(rows)] = everything[rows]
             images.flush()
-            del images, everything
             index = pd.DataFrame({"image": [names[i] for i in good], "height": sizes[good, 0],
                                   "width": sizes[good, 1], "orientation": orientations[good]})
             index.to_csv(index_tmp, index=False)
@@ -213,37 +211,21 @@ def write_table(table: pd.DataFrame, path: str | Path) -> None:
 
 
 def crop_images(folder: str | Path, names: Sequence[str], mask_dir: str | Path, out_dir: str | Path, size: int,
-                images_out: str | Path, index_out: str | Path, margin: float = 0.0, background: str = "zero",
+                images_out: str | Path, index_out: str | Path, *, margin: float, background: str,
                 threads: int = 1, progress: bool = True) -> list[str]:
     """Write each image's lesion crop as ``out_dir/<file name>.png`` and the classifier's cache.
 
-    The crop is that of :func:`lesionflow.masking.masked_crop` with the image's predicted mask, both on the
-    stored pixel grid; the PNG carries the image's EXIF orientation tag when that is not 1. The cache
-    holds each crop resized to ``size``×``size``. Returns the names whose mask was empty (whole image used).
+    The crop is :func:`lesionflow.masking.crop_set`'s with the image's predicted mask, both on the stored
+    pixel grid; the PNG carries the image's EXIF orientation tag when that is not 1. Returns the names whose
+    mask was empty (whole image used).
     """
-    from .masking import masked_crop
+    from .masking import crop_set
 
     folder, mask_dir = Path(folder), Path(mask_dir)
-    empty = np.zeros(len(names), dtype=bool)
-    with atomic_dir(out_dir) as crops_tmp, atomic_path(images_out) as images_tmp, \
-            atomic_path(index_out) as index_tmp:
-        cache = reserved_memmap(images_tmp, (len(names), size, size, 3), np.uint8,
-                                what=f"the cache of {len(names)} lesion crops at {size}²")
-
-        def work(i: int) -> None:
-            image = read_rgb(folder / names[i])
-            mask = read_mask(mask_dir / output_name(names[i]), image.shape[:2])
-            crop, empty[i] = masked_crop(image, mask, margin, background)
-            write_png(crops_tmp / output_name(names[i]), crop, orientation=exif_orientation(folder / names[i]))
-            cache[i] = np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.LANCZOS))
-
-        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            for _ in tqdm(pool.map(work, range(len(names))), total=len(names), disable=not progress,
-                          desc="masked", unit="img", mininterval=2):
-                pass
-        cache.flush()
-        del cache
-        pd.DataFrame({"image": list(names)}).to_csv(index_tmp, index=False)
+    empty = crop_set([folder / name for name in names], [mask_dir / output_name(name) for name in names], out_dir,
+                     [output_name(name) for name in names], size, images_out, index_out, names, margin=margin,
+                     background=background, orientations=[exif_orientation(folder / name) for name in names],
+                     threads=threads, progress=progress)
     return [name for name, e in zip(names, empty) if e]
 
 

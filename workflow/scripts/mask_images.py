@@ -9,4 +9,5 @@ with job(f"mask_images {snakemake.wildcards.set}", snakemake.log[0], snakemake.t
          resources=snakemake.resources):
     ids, image_paths, _ = checked_files(snakemake.input.checked)
     mask_set(ids, image_paths, snakemake.input.masks, out.crops, snakemake.params.size, out.images, out.index,
-             out.empty, snakemake.params.margin, snakemake.params.background, snakemake.threads)
+             out.empty, margin=snakemake.params.margin, background=snakemake.params.background,
+             threads=snakemake.threads)

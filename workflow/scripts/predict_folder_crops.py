@@ -10,7 +10,7 @@ with job(f"predict_folder_crops {snakemake.wildcards.name}", snakemake.log[0], s
          outputs=snakemake.output, resources=snakemake.resources) as log:
     names = read_index(snakemake.input.index)["image"].tolist()
     empty = crop_images(params.folder, names, snakemake.input.masks, out.crops, params.size, out.images,
-                        out.index, params.margin, params.background, snakemake.threads)
+                        out.index, margin=params.margin, background=params.background, threads=snakemake.threads)
     write_table(pd.DataFrame({"image": empty}), out.empty)
     if empty:
         log.warning("%d of %d images had an empty predicted mask: the whole image was used (listed in %s)",
