@@ -33,6 +33,7 @@ import traceback
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
@@ -244,11 +245,11 @@ def bench_resize(args) -> list[Row]:
                 draft_t.append(timed(lambda: draft_decode(paths, 2)))
 
         def baseline() -> None:
-            for i in range(r, n, rounds):  # a slice of the images per round, mixed sizes
+            for i in range(r, n, rounds):  # a slice of the images per round, mixed sizes  # noqa: B023
                 start = time.perf_counter()
                 base_out[i] = skimage_resize(paths[i])
                 base_t[i] = time.perf_counter() - start
-                single_t[i] = timed(lambda: read_rgb_resized(paths[i], 224))
+                single_t[i] = timed(partial(read_rgb_resized, paths[i], 224))
 
         for step in ((ours, baseline) if r % 2 == 0 else (baseline, ours)):
             step()
@@ -307,11 +308,11 @@ def bench_resize(args) -> list[Row]:
 
 
 def bench_postprocess(args) -> list[Row]:
+    from postprocess_baseline import postprocess_original
     from scipy import ndimage
     from skimage.measure import label
 
     from lesionflow.postprocess import postprocess_mask
-    from postprocess_baseline import postprocess_original
 
     preds = datagen.predictions(100)
     sigma, threshold = 2.0, 0.5
@@ -356,6 +357,7 @@ def bench_augment(args) -> list[Row]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     from imagedatagenerator_baseline import keras2_synced
+
     from lesionflow.augment import Augmentation, make_dataset
 
     n = 256 if args.quick else 1024
@@ -386,7 +388,7 @@ def bench_augment(args) -> list[Row]:
 
     def ours_epoch() -> None:
         count = 0
-        for img, msk in ds:
+        for img, _mask in ds:
             count += int(img.shape[0])
         assert count == n
 
@@ -679,7 +681,8 @@ def _measure_child(cmd: list[str]) -> dict:
     stop.set()
     thread.join()
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[1:3])} failed: {err.strip().splitlines()[-1] if err.strip() else proc.returncode}")
+        last = err.strip().splitlines()[-1] if err.strip() else proc.returncode
+        raise RuntimeError(f"{' '.join(cmd[1:3])} failed: {last}")
     result = json.loads(out.strip().splitlines()[-1])
     result["peak_anon_mb"] = peak_anon / 1e6
     result["peak_rss_mb"] = result["peak_rss_mb"] * 1024 ** 2 / 1e6  # MiB → MB
@@ -803,7 +806,8 @@ def bench_encoders(args) -> list[Row]:
                 rec = records[-1]
                 row = Row(name, ours=f"{sig(rec['train_img_s'])} img/s", status="no goal",
                           notes=f"{kind} {encoder} {size}²: train {sig(rec['train_img_s'])} img/s, predict "
-                                f"{sig(rec['predict_img_s'])} img/s; first step (tracing) {sig(rec['first_step_s'])} s; "
+                                f"{sig(rec['predict_img_s'])} img/s; "
+                                f"first step (tracing) {sig(rec['first_step_s'])} s; "
                                 f"{sig(rec['params_m'])} M params; batch {rec['batch']}; {n} images; peak RSS "
                                 f"{sig(rec['peak_rss_mb'] * 1.048576 / 1000)} GB; {rec['device']}",
                           figures=rec)

@@ -51,8 +51,9 @@ def cache_inram(paths: list[str], out: Path, threads: int) -> None:
 
     Decoding/resizing is the same as ours (``read_rgb_resized``) so that only the storage differs.
     """
-    import numpy as np
     from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
 
     from lesionflow.imageio import read_rgb_resized
 

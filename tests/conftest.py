@@ -19,7 +19,7 @@ def textured_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
     channels = []
-    for c in range(3):
+    for _channel in range(3):
         f = rng.uniform(1, 4, size=4)
         ph = rng.uniform(0, 6.28, size=4)
         v = (np.sin(f[0] * 6.28 * xx + ph[0]) + np.sin(f[1] * 6.28 * yy + ph[1])

@@ -18,7 +18,10 @@ def _images_and_masks() -> tuple[np.ndarray, np.ndarray]:
     return images, masks
 
 
-def _epoch(epoch: int, seed: int = 3, augmentation: Augmentation | None = Augmentation(),
+DEFAULT_AUGMENTATION = Augmentation()
+
+
+def _epoch(epoch: int, seed: int = 3, augmentation: Augmentation | None = DEFAULT_AUGMENTATION,
            targets: str = "masks") -> tuple[np.ndarray, np.ndarray]:
     """All images and targets of one training epoch, in the order they come."""
     images, masks = _images_and_masks()

@@ -23,6 +23,7 @@ from PIL import Image
 from lesionflow.demo import generate_demo
 from lesionflow.isic import FOLDERS, GROUPINGS_CSV, LABEL_CSV
 from lesionflow.layout import demo_spec
+
 from workflow_run import REPO, TEST_CONFIG, copy_checkout, snakemake
 
 pytestmark = pytest.mark.workflow

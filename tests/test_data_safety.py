@@ -21,11 +21,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import textured_rgb
 from lesionflow import demo
 from lesionflow.demo import DemoSpec, generate_demo
 from lesionflow.isic import FOLDERS, LABEL_CSV
 from lesionflow.layout import demo_spec
+
+from conftest import textured_rgb
 from workflow_run import REPO, TEST_CONFIG, copy_checkout, snakemake
 
 pytestmark = pytest.mark.workflow

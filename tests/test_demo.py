@@ -17,7 +17,7 @@ from scipy import ndimage
 from lesionflow import demo
 from lesionflow.demo import DemoSpec, generate_demo
 from lesionflow.errors import InputError
-from lesionflow.isic import CLASSES, FOLDERS, GROUPINGS_CSV, ID_PATTERN, LABEL_CSV, IMAGE_SUFFIX, MASK_SUFFIX
+from lesionflow.isic import CLASSES, FOLDERS, GROUPINGS_CSV, ID_PATTERN, IMAGE_SUFFIX, LABEL_CSV, MASK_SUFFIX
 
 SMALL_COUNTS = {"MEL": 3, "NV": 3, "BCC": 2, "AKIEC": 2, "BKL": 2, "DF": 2, "VASC": 2}
 SMALL = DemoSpec(seg_train=5, seg_validation=1, seg_test=1, seg_large=1, train_counts=SMALL_COUNTS,

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from lesionflow import gpus
+
+from conftest import ROOT
 
 # Claims one device as a network job does, says which in a file, and holds it until its stdin closes.
 CLAIMER = textwrap.dedent("""

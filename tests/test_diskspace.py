@@ -7,7 +7,6 @@ The full file systems are small tmpfs mounts of the tests' own (the tests run as
 from __future__ import annotations
 
 import errno
-import json
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import yaml
 
 from lesionflow.diskspace import out_of_space, require_free, reserved_memmap, size_text
 from lesionflow.errors import InputError
+
 from workflow_run import REPO, TEST_CONFIG, copy_checkout, snakemake
 
 

@@ -8,8 +8,15 @@ from PIL import Image
 from skimage.transform import resize
 
 from lesionflow.errors import InputError
-from lesionflow.imageio import (exif_orientation, image_size, read_mask, read_rgb, read_rgb_resized, resize_mask,
-                               write_png)
+from lesionflow.imageio import (
+    exif_orientation,
+    image_size,
+    read_mask,
+    read_rgb,
+    read_rgb_resized,
+    resize_mask,
+    write_png,
+)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

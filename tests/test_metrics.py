@@ -14,6 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn.metrics
+from isic_challenge_scoring import metrics as official_metrics  # noqa: E402
+from isic_challenge_scoring.classification import ClassificationMetric, ClassificationScore  # noqa: E402
+from isic_challenge_scoring.load_image import iter_image_pairs  # noqa: E402
+from isic_challenge_scoring.segmentation import SegmentationScore  # noqa: E402
 from PIL import Image
 
 from lesionflow.errors import InputError
@@ -26,12 +30,6 @@ from lesionflow.metrics import (
     segmentation_scores,
     summarise_segmentation,
 )
-
-import isic_challenge_scoring as isic  # noqa: E402  (the official scorer: a test dependency, never skipped)
-from isic_challenge_scoring import metrics as official_metrics  # noqa: E402
-from isic_challenge_scoring.classification import ClassificationMetric, ClassificationScore  # noqa: E402
-from isic_challenge_scoring.load_image import iter_image_pairs  # noqa: E402
-from isic_challenge_scoring.segmentation import SegmentationScore  # noqa: E402
 
 TOL = 1e-9
 H, W = 24, 32
@@ -203,7 +201,8 @@ def _random_case(rng: np.random.Generator, n: int = 70) -> tuple[pd.DataFrame, p
     return _truth(labels, ids), pd.DataFrame(probs, index=pd.Index(ids, name="image"), columns=list(CLASSES))
 
 
-def _write(tmp_path: Path, truth: pd.DataFrame, prediction: pd.DataFrame) -> tuple[Path, Path, pd.DataFrame, pd.DataFrame]:
+def _write(tmp_path: Path, truth: pd.DataFrame,
+           prediction: pd.DataFrame) -> tuple[Path, Path, pd.DataFrame, pd.DataFrame]:
     """Write both CSVs (prediction rows shuffled) and read them back as our function will see them.
 
     The truth is written sorted by image, as the official files are: the official scorer applies its

@@ -5,20 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 import sklearn.metrics
-import matplotlib.pyplot as plt
 from matplotlib.contour import ContourSet
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-from conftest import textured_rgb
 from lesionflow import plots, provenance
 from lesionflow.errors import InputError
 from lesionflow.isic import CLASSES
 from lesionflow.metrics import classification_scores, summarise_segmentation
+
+from conftest import textured_rgb
 
 # ----------------------------------------------------------------------------------------------
 # data

@@ -12,9 +12,16 @@ from PIL import Image
 from lesionflow import isic
 from lesionflow.errors import InputError
 from lesionflow.postprocess import PostProcess
-from lesionflow.predictor import (EnsembleSpec, class_probabilities, describe_ensemble, evaluate_masks,
-                                  held_out_probabilities, write_masks)
+from lesionflow.predictor import (
+    EnsembleSpec,
+    class_probabilities,
+    describe_ensemble,
+    evaluate_masks,
+    held_out_probabilities,
+    write_masks,
+)
 from lesionflow.tta import DIHEDRAL, inverse_transform, transform
+
 from support import PLAIN, MapModel, classifier, dark_is_lesion, segmenter
 
 SIZE = 16

@@ -33,6 +33,7 @@ import yaml
 
 import lesionflow
 from lesionflow.models import load_model
+
 from workflow_run import TEST_CONFIG, copy_run, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -292,7 +293,8 @@ def test_every_model_records_settings_data_versions_and_device(demo_run, stage):
         inputs = record["inputs"]
         assert f"results/{stage}/folds.csv" in inputs and any(p.endswith("images.npy") for p in inputs)
         assert record["input_sha256"] == {p: sha256(demo_run / p) for p in inputs}
-        assert record["data_sha256"] == hashlib.sha256(b"".join((demo_run / p).read_bytes() for p in inputs)).hexdigest()
+        joined = b"".join((demo_run / p).read_bytes() for p in inputs)
+        assert record["data_sha256"] == hashlib.sha256(joined).hexdigest()
         # the software and the device
         versions = record["versions"]
         assert versions["tensorflow"] == tf.__version__ and versions["keras"] == keras.__version__

@@ -88,7 +88,8 @@ def report_run(demo_run, tmp_path_factory) -> Path:
 def test_report_files_every_figure_under_its_stage(report_run):
     page = (report_run / "report.html").read_text(encoding="utf-8")
     categories = _js_value(page, "categories")
-    found = {(cat, sub): {Path(p).name for p in paths} for cat, subs in categories.items() for sub, paths in subs.items()}
+    found = {(cat, sub): {Path(p).name for p in paths}
+             for cat, subs in categories.items() for sub, paths in subs.items()}
     assert found == EXPECTED
 
     results = _js_value(page, "results")

@@ -34,13 +34,17 @@ SNAKEFILE = textwrap.dedent(
     rule cpu:
         output: "out/cpu_{i}.txt"
         threads: 1
-        shell: "echo start=$(date +%s.%N) > {output}; (env | grep -E '@PATTERN@' || true) >> {output}; sleep 5; echo end=$(date +%s.%N) >> {output}"
+        shell:
+            "echo start=$(date +%s.%N) > {output}; (env | grep -E '@PATTERN@' || true) >> {output}; "
+            "sleep 5; echo end=$(date +%s.%N) >> {output}"
 
     rule gpu:
         output: "out/gpu_{i}.txt"
         threads: 1
         resources: gpu=1, runtime=60
-        shell: "echo start=$(date +%s.%N) > {output}; (env | grep -E '@PATTERN@' || true) >> {output}; sleep 4; echo end=$(date +%s.%N) >> {output}"
+        shell:
+            "echo start=$(date +%s.%N) > {output}; (env | grep -E '@PATTERN@' || true) >> {output}; "
+            "sleep 4; echo end=$(date +%s.%N) >> {output}"
     """
 ).replace("@PATTERN@", ENV_PATTERN)
 

@@ -13,13 +13,14 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import ROOT, textured_rgb, write_rotated_lesion
 from lesionflow.cache import load_cache
 from lesionflow.config import load_schema
 from lesionflow.errors import InputError
 from lesionflow.isic import CLASSES, FOLDERS
 from lesionflow.layout import DataLayout
 from lesionflow.validation import check_ground_truth, check_images, check_training_labels, checked_files, ids_of
+
+from conftest import ROOT, textured_rgb, write_rotated_lesion
 from workflow_run import copy_checkout, copy_run, planned_jobs
 
 IDS = [f"ISIC_{i:07d}" for i in range(1, 8)]

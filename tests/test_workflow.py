@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from lesionflow.isic import CLASSES, FOLDERS
+
 from workflow_run import copy_checkout, copy_run, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow

@@ -39,8 +39,9 @@ def configure(*, threads: int, seed: int, job: str = "lesionflow", config: dict[
     the job holds until it exits. Without a config (code outside the workflow, such as the benchmarks)
     nothing is claimed or required: TensorFlow uses the devices it sees. With no GPU visible to TensorFlow
     the job runs on the CPU after one warning line, or, with ``require_gpu``, stops with one line
-    (:class:`InputError`) before it reads anything. The description names the device, the threads, whether TensorFlow's deterministic ops
-    were on (same config, same device: same weights) and a mixed-precision policy.
+    (:class:`InputError`) before it reads anything. The description names the device, the threads,
+    whether TensorFlow's deterministic ops were on (same config, same device: same weights) and a
+    mixed-precision policy.
 
     ``speed`` is the config's ``speed`` section (training jobs pass their rule's params, so that a change
     retrains); without it, ``config["speed"]``. Its ``precision`` becomes Keras' global dtype policy, so

@@ -322,7 +322,8 @@ def table_html(table: pd.DataFrame, title: str, bold_rows: Sequence[str] = (), i
         body.append(f"<tr{css}><th>{html.escape(str(label))}</th>{''.join(cells)}</tr>")
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{_TABLE_CSS}</style></head>\n<body><h3>{html.escape(title)}</h3>\n"
-            f"<table><thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody></table></body></html>\n")
+            f"<table><thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body)
+            + "\n</tbody></table></body></html>\n")
 
 
 def _is_number(value: Any) -> bool:

@@ -154,7 +154,8 @@ class Predictor:
             return self._segment(images)
         return self._classify(images)
 
-    def chunks(self, images: np.ndarray, indices: Sequence[int] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def chunks(self, images: np.ndarray,
+               indices: Sequence[int] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """``(indices, output)`` for ``images[indices]`` (default: all), ``chunk_size`` images at a time."""
         indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
         for start in range(0, len(indices), self.chunk_size):

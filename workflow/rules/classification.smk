@@ -14,19 +14,19 @@ rule classification_folds:
         groupings=lambda w: DATA.groupings_csv(),
     output:
         "results/classification/folds.csv",
-    params:
-        folds=config["classification"]["folds"],
-        seed=config["seed"],
     log:
         f"{LOGS}/classification/folds.log",
     benchmark:
         f"{BENCH}/classification/folds.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../envs/data.yaml"
+    params:
+        folds=config["classification"]["folds"],
+        seed=config["seed"],
     script:
         "../scripts/classification_folds.py"
 
@@ -40,17 +40,17 @@ rule train_classifier:
         model="results/classification/fold_{fold}/model.keras",
         history="results/classification/fold_{fold}/history.csv",
         provenance="results/classification/fold_{fold}/provenance.json",
-    params:
-        settings=training_params("classification"),
     log:
         f"{LOGS}/classification/train_fold_{{fold}}.log",
     benchmark:
         f"{BENCH}/classification/train_fold_{{fold}}.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
     threads: config["classification"]["resources"]["threads"]
     resources:
         **gpu_resources("classification"),
-    conda:
-        "../envs/tensorflow.yaml"
+    params:
+        settings=training_params("classification"),
     script:
         "../scripts/train_classifier.py"
 
@@ -69,11 +69,11 @@ rule evaluate_classifier:
         f"{LOGS}/classification/evaluate.log",
     benchmark:
         f"{BENCH}/classification/evaluate.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
     threads: config["classification"]["resources"]["threads"]
     resources:
         **gpu_resources("classification"),
-    conda:
-        "../envs/tensorflow.yaml"
     script:
         "../scripts/evaluate_classifier.py"
 
@@ -90,11 +90,11 @@ rule predict_classes:
         f"{LOGS}/classification/predict_{{set}}.log",
     benchmark:
         f"{BENCH}/classification/predict_{{set}}.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
     threads: config["classification"]["resources"]["threads"]
     resources:
         **gpu_resources("classification"),
-    conda:
-        "../envs/tensorflow.yaml"
     script:
         "../scripts/predict_classes.py"
 
@@ -109,11 +109,11 @@ rule score_predictions:
         f"{LOGS}/classification/score_{{set}}.log",
     benchmark:
         f"{BENCH}/classification/score_{{set}}.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/score_predictions.py"

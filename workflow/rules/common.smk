@@ -47,9 +47,12 @@ def demo_wanted():
     except InputError as exc:
         stop(exc)
     if folder.holds_users_data:
-        print(f"NOTE: {DATA_DIR}: holds data that the demo generator did not write (e.g. "
-              f"{folder.users_files[0]}), so it is used as it is and no demo data is generated into it",
-              file=sys.stderr, flush=True)
+        print(
+            f"NOTE: {DATA_DIR}: holds data that the demo generator did not write (e.g. "
+            f"{folder.users_files[0]}), so it is used as it is and no demo data is generated into it",
+            file=sys.stderr,
+            flush=True,
+        )
         return False
     return True
 
@@ -114,8 +117,13 @@ def training_params(stage):
     """A stage's model, training and speed settings (``stage``: segmentation or classification): a change
     retrains that stage's fold models."""
     settings = config[stage]
-    return dict(image_size=settings["image_size"], seed=config["seed"], **settings["model"],
-                **settings["training"], speed=dict(config["speed"]))
+    return dict(
+        image_size=settings["image_size"],
+        seed=config["seed"],
+        **settings["model"],
+        **settings["training"],
+        speed=dict(config["speed"]),
+    )
 
 
 def check_inputs(wildcards):
@@ -165,8 +173,9 @@ def cls_models(wildcards=None):
 def ensemble_params(stage):
     """What results/{stage}/ensemble.json records besides its models: a change rewrites it."""
     settings = config[stage]
-    described = dict(image_size=settings["image_size"], encoder=settings["model"]["encoder"],
-                     tta=settings["prediction"]["tta"])
+    described = dict(
+        image_size=settings["image_size"], encoder=settings["model"]["encoder"], tta=settings["prediction"]["tta"]
+    )
     if stage == "segmentation":
         described["postprocess"] = dict(settings["postprocess"])
     return described
@@ -208,8 +217,11 @@ def report_outputs(wildcards=None):
         *expand(f"{REPORT}/segmentation/mask_gallery_{{set}}.png", set=SETS),
         f"{REPORT}/classification/classification_per_class.html",
         f"{REPORT}/classification/masked_samples.png",
-        *expand(f"{REPORT}/classification/{{kind}}_{{source}}.png", kind=["confusion", "roc"],
-                source=["folds", *scored_sets("classification")]),
+        *expand(
+            f"{REPORT}/classification/{{kind}}_{{source}}.png",
+            kind=["confusion", "roc"],
+            source=["folds", *scored_sets("classification")],
+        ),
     ]
     return outputs
 
@@ -223,16 +235,17 @@ def gallery_inputs(wildcards):
     (naming them) and their scores."""
     inputs = dict(checked=f"results/checks/{wildcards.set}.json", masks=f"results/masks/{wildcards.set}")
     if wildcards.set in scored_sets("segmentation"):
-        inputs.update(truth_checked=f"results/checks/{wildcards.set}_ground_truth.json",
-                      scores=f"results/segmentation/scores_{wildcards.set}.csv")
+        inputs.update(
+            truth_checked=f"results/checks/{wildcards.set}_ground_truth.json",
+            scores=f"results/segmentation/scores_{wildcards.set}.csv",
+        )
     return inputs
 
 
 def confusion_inputs(wildcards):
     """Held-out fold predictions with the training labels, or a set's submission CSV with its labels."""
     if wildcards.source == "folds":
-        return dict(predictions="results/classification/evaluation_predictions.csv",
-                    labels=DATA.labels_csv("train"))
+        return dict(predictions="results/classification/evaluation_predictions.csv", labels=DATA.labels_csv("train"))
     return dict(predictions=f"results/predictions/{wildcards.source}.csv", labels=DATA.labels_csv(wildcards.source))
 
 

@@ -14,19 +14,19 @@ if DEMO:
     rule demo_data:
         output:
             DATA.demo_files(),
-        params:
-            data_dir=lambda w, output: os.path.commonpath(output),
-            demo=config["demo"],
         log:
             f"{LOGS}/demo_data.log",
         benchmark:
             f"{BENCH}/demo_data.tsv"
+        conda:
+            "../envs/data.yaml"
         threads: 1
         resources:
             mem_mb=1000,
             runtime=10,
-        conda:
-            "../envs/data.yaml"
+        params:
+            data_dir=lambda w, output: os.path.commonpath(output),
+            demo=config["demo"],
         script:
             "../scripts/demo_data.py"
 
@@ -36,19 +36,19 @@ rule check_images:
         unpack(check_inputs),
     output:
         "results/checks/{set}.json",
-    wildcard_constraints:
-        set="seg_train|" + "|".join(SETS),
-    priority: 50  # before the stages, so that a bad file stops the run early
     log:
         f"{LOGS}/checks/{{set}}.log",
     benchmark:
         f"{BENCH}/checks/{{set}}.tsv"
+    wildcard_constraints:
+        set="seg_train|" + "|".join(SETS),
+    priority: 50  # before the stages, so that a bad file stops the run early
+    conda:
+        "../envs/data.yaml"
     threads: config["resize"]["threads"]
     resources:
         mem_mb=1000,
         runtime=30,
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/check_images.py"
 
@@ -59,19 +59,19 @@ rule check_labels:
         groupings=lambda w: DATA.groupings_csv(),
     output:
         "results/checks/labels.json",
-    params:
-        image_ids=lambda w: DATA.image_ids("train"),  # what it checks against: adding or removing one reruns it
-    priority: 60  # the cheapest check, and the one the training jobs wait for
     log:
         f"{LOGS}/checks/labels.log",
     benchmark:
         f"{BENCH}/checks/labels.tsv"
+    priority: 60  # the cheapest check, and the one the training jobs wait for
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/data.yaml"
+    params:
+        image_ids=lambda w: DATA.image_ids("train"),  # what it checks against: adding or removing one reruns it
     script:
         "../scripts/check_labels.py"
 
@@ -81,19 +81,19 @@ rule check_ground_truth:
         unpack(ground_truth_inputs),
     output:
         "results/checks/{set}_ground_truth.json",
-    wildcard_constraints:
-        set="validation|test",
-    priority: 50
     log:
         f"{LOGS}/checks/{{set}}_ground_truth.log",
     benchmark:
         f"{BENCH}/checks/{{set}}_ground_truth.tsv"
+    wildcard_constraints:
+        set="validation|test",
+    priority: 50
+    conda:
+        "../envs/data.yaml"
     threads: config["resize"]["threads"]
     resources:
         mem_mb=1000,
         runtime=30,
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/check_ground_truth.py"
 
@@ -105,17 +105,17 @@ rule cache_segmentation_training:
         images="results/cache/seg_train/images.npy",
         masks="results/cache/seg_train/masks.npy",
         index="results/cache/seg_train/index.csv",
-    params:
-        size=config["segmentation"]["image_size"],
     log:
         f"{LOGS}/cache/seg_train.log",
     benchmark:
         f"{BENCH}/cache/seg_train.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: config["resize"]["threads"]
     resources:
         **retried(mem_mb=1000, runtime=60),
-    conda:
-        "../envs/data.yaml"
+    params:
+        size=config["segmentation"]["image_size"],
     script:
         "../scripts/resize_cache.py"
 
@@ -126,16 +126,16 @@ rule cache_task3_set:
     output:
         images="results/cache/{set}/images.npy",
         index="results/cache/{set}/index.csv",
-    params:
-        size=config["segmentation"]["image_size"],
     log:
         f"{LOGS}/cache/{{set}}.log",
     benchmark:
         f"{BENCH}/cache/{{set}}.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: config["resize"]["threads"]
     resources:
         **retried(mem_mb=1000, runtime=60),
-    conda:
-        "../envs/data.yaml"
+    params:
+        size=config["segmentation"]["image_size"],
     script:
         "../scripts/resize_cache.py"

@@ -8,19 +8,19 @@ rule describe_ensemble:
         models=lambda w: fold_models(w.stage),
     output:
         "results/{stage}/ensemble.json",
-    params:
-        ensemble=lambda w: ensemble_params(w.stage),
-    wildcard_constraints:
-        stage="segmentation|classification",
     log:
         f"{LOGS}/{{stage}}/ensemble.log",
     benchmark:
         f"{BENCH}/{{stage}}/ensemble.tsv"
+    wildcard_constraints:
+        stage="segmentation|classification",
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../envs/data.yaml"
+    params:
+        ensemble=lambda w: ensemble_params(w.stage),
     script:
         "../scripts/describe_ensemble.py"

@@ -14,21 +14,21 @@ _FETCH = config.get("fetch") or {}
 rule fetch_isic2018:
     output:
         f"{config['data_dir']}/.fetched",
-    params:
-        data_dir=lambda w, output: os.path.dirname(output[0]),
-        download_dir=_FETCH.get("download_dir", "data/downloads"),
-        keep_archives=_FETCH.get("keep_archives", False),
-        archives=_FETCH.get("archives", []),
     log:
         "results/logs/fetch_isic2018.log",
     benchmark:
         "results/benchmarks/fetch_isic2018.tsv"
     localrule: True  # on a cluster, download on the submit host (compute nodes often have no internet)
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=720,
-    conda:
-        "../envs/data.yaml"
+    params:
+        data_dir=lambda w, output: os.path.dirname(output[0]),
+        download_dir=_FETCH.get("download_dir", "data/downloads"),
+        keep_archives=_FETCH.get("keep_archives", False),
+        archives=_FETCH.get("archives", []),
     script:
         "../scripts/fetch_isic2018.py"

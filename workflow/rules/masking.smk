@@ -10,18 +10,18 @@ rule mask_images:
         images="results/cache/masked_{set}/images.npy",
         index="results/cache/masked_{set}/index.csv",
         empty="results/cache/masked_{set}/empty_masks.csv",
-    params:
-        size=config["classification"]["image_size"],
-        margin=config["masking"]["margin"],
-        background=config["masking"]["background"],
     log:
         f"{LOGS}/masking/{{set}}.log",
     benchmark:
         f"{BENCH}/masking/{{set}}.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: config["resize"]["threads"]
     resources:
         **retried(mem_mb=2000, runtime=60),
-    conda:
-        "../envs/data.yaml"
+    params:
+        size=config["classification"]["image_size"],
+        margin=config["masking"]["margin"],
+        background=config["masking"]["background"],
     script:
         "../scripts/mask_images.py"

@@ -2,6 +2,7 @@
 # read and resize, full-size masks, lesion crops, class probabilities. Naming and skip rules:
 # lesionflow.userimages.
 
+
 rule predict_folder_cache:
     input:
         images=predict_images,
@@ -9,6 +10,17 @@ rule predict_folder_cache:
         images="results/cache/predict/{name}/images.npy",
         index="results/cache/predict/{name}/index.csv",
         skipped="results/predict/{name}/skipped.csv",
+    log:
+        f"{LOGS}/predict/{{name}}/cache.log",
+    benchmark:
+        f"{BENCH}/predict/{{name}}/cache.tsv"
+    wildcard_constraints:
+        name=PREDICT_NAME,
+    conda:
+        "../envs/data.yaml"
+    threads: config["resize"]["threads"]
+    resources:
+        **retried(mem_mb=1000, runtime=60),
     params:
         # functions, so that braces in file names are not read as wildcards
         key=lambda w: f"predict.{w.name}",
@@ -16,17 +28,6 @@ rule predict_folder_cache:
         files=lambda w: list(predict_listing(w.name).names),
         rejected=lambda w: [list(r) for r in predict_listing(w.name).rejected],
         size=config["segmentation"]["image_size"],
-    wildcard_constraints:
-        name=PREDICT_NAME,
-    log:
-        f"{LOGS}/predict/{{name}}/cache.log",
-    benchmark:
-        f"{BENCH}/predict/{{name}}/cache.tsv"
-    threads: config["resize"]["threads"]
-    resources:
-        **retried(mem_mb=1000, runtime=60),
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/predict_folder_cache.py"
 
@@ -39,17 +40,17 @@ rule predict_folder_masks:
         models=seg_models(),
     output:
         directory("results/predict/{name}/masks"),
-    wildcard_constraints:
-        name=PREDICT_NAME,
     log:
         f"{LOGS}/predict/{{name}}/masks.log",
     benchmark:
         f"{BENCH}/predict/{{name}}/masks.tsv"
+    wildcard_constraints:
+        name=PREDICT_NAME,
+    conda:
+        "../envs/tensorflow.yaml"
     threads: config["segmentation"]["resources"]["threads"]
     resources:
         **gpu_resources("segmentation"),
-    conda:
-        "../envs/tensorflow.yaml"
     script:
         "../scripts/predict_folder_masks.py"
 
@@ -64,22 +65,22 @@ rule predict_folder_crops:
         images="results/cache/predict/{name}/masked_images.npy",
         index="results/cache/predict/{name}/masked_index.csv",
         empty="results/cache/predict/{name}/empty_masks.csv",
+    log:
+        f"{LOGS}/predict/{{name}}/crops.log",
+    benchmark:
+        f"{BENCH}/predict/{{name}}/crops.tsv"
+    wildcard_constraints:
+        name=PREDICT_NAME,
+    conda:
+        "../envs/data.yaml"
+    threads: config["resize"]["threads"]
+    resources:
+        **retried(mem_mb=2000, runtime=60),
     params:
         folder=lambda w: str(predict_listing(w.name).folder),
         size=config["classification"]["image_size"],
         margin=config["masking"]["margin"],
         background=config["masking"]["background"],
-    wildcard_constraints:
-        name=PREDICT_NAME,
-    log:
-        f"{LOGS}/predict/{{name}}/crops.log",
-    benchmark:
-        f"{BENCH}/predict/{{name}}/crops.tsv"
-    threads: config["resize"]["threads"]
-    resources:
-        **retried(mem_mb=2000, runtime=60),
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/predict_folder_crops.py"
 
@@ -92,16 +93,16 @@ rule predict_folder_classes:
         models=cls_models(),
     output:
         "results/predict/{name}/predictions.csv",
-    wildcard_constraints:
-        name=PREDICT_NAME,
     log:
         f"{LOGS}/predict/{{name}}/classes.log",
     benchmark:
         f"{BENCH}/predict/{{name}}/classes.tsv"
+    wildcard_constraints:
+        name=PREDICT_NAME,
+    conda:
+        "../envs/tensorflow.yaml"
     threads: config["classification"]["resources"]["threads"]
     resources:
         **gpu_resources("classification"),
-    conda:
-        "../envs/tensorflow.yaml"
     script:
         "../scripts/predict_folder_classes.py"

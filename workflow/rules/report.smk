@@ -2,6 +2,7 @@
 # matrices, ROC curves and the provenance of every model, each captioned in workflow/report/*.rst and
 # filed under Segmentation, Classification or Provenance. `rule all` builds them (report_outputs()).
 
+
 rule plot_training_curves:
     input:
         history="results/{stage}/fold_{fold}/history.csv",
@@ -13,20 +14,20 @@ rule plot_training_curves:
             subcategory="Training curves",
             labels={"fold": "{fold}"},
         ),
-    params:
-        title=lambda w: f"{w.stage.capitalize()} model, fold {w.fold}",
     log:
         f"{LOGS}/report/{{stage}}_training_curves_fold_{{fold}}.log",
     benchmark:
         f"{BENCH}/report/{{stage}}_training_curves_fold_{{fold}}.tsv"
     wildcard_constraints:
         stage="segmentation|classification",
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../envs/data.yaml"
+    params:
+        title=lambda w: f"{w.stage.capitalize()} model, fold {w.fold}",
     script:
         "../scripts/plot_training_curves.py"
 
@@ -44,20 +45,20 @@ rule metrics_table:
             subcategory="Scores",
             labels={"result": "scores per fold and set"},
         ),
-    params:
-        sets=lambda w: scored_sets(w.stage),
     log:
         f"{LOGS}/report/{{stage}}_metrics_table.log",
     benchmark:
         f"{BENCH}/report/{{stage}}_metrics_table.tsv"
     wildcard_constraints:
         stage="segmentation|classification",
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../envs/data.yaml"
+    params:
+        sets=lambda w: scored_sets(w.stage),
     script:
         "../scripts/plot_metrics_table.py"
 
@@ -75,18 +76,18 @@ rule per_class_table:
             subcategory="Scores",
             labels={"result": "scores per class"},
         ),
-    params:
-        sets=lambda w: scored_sets("classification"),
     log:
         f"{LOGS}/report/classification_per_class.log",
     benchmark:
         f"{BENCH}/report/classification_per_class.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../envs/data.yaml"
+    params:
+        sets=lambda w: scored_sets("classification"),
     script:
         "../scripts/plot_per_class_table.py"
 
@@ -103,18 +104,18 @@ rule plot_jaccard_histogram:
             subcategory="Scores",
             labels={"result": "Jaccard per image"},
         ),
-    params:
-        sets=lambda w: scored_sets("segmentation"),
     log:
         f"{LOGS}/report/jaccard_histogram.log",
     benchmark:
         f"{BENCH}/report/jaccard_histogram.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../envs/data.yaml"
+    params:
+        sets=lambda w: scored_sets("segmentation"),
     script:
         "../scripts/plot_jaccard_histogram.py"
 
@@ -130,19 +131,19 @@ rule plot_mask_gallery:
             subcategory="Mask gallery",
             labels={"set": "{set}"},
         ),
-    params:
-        per_row=4,
-        max_side=320,
     log:
         f"{LOGS}/report/gallery_{{set}}.log",
     benchmark:
         f"{BENCH}/report/gallery_{{set}}.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/data.yaml"
+    params:
+        per_row=4,
+        max_side=320,
     script:
         "../scripts/plot_mask_gallery.py"
 
@@ -159,19 +160,19 @@ rule plot_masked_samples:
             subcategory="Masked images",
             labels={"set": "train"},
         ),
-    params:
-        per_class=6,
-        max_side=192,
     log:
         f"{LOGS}/report/masked_samples.log",
     benchmark:
         f"{BENCH}/report/masked_samples.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/data.yaml"
+    params:
+        per_class=6,
+        max_side=192,
     script:
         "../scripts/plot_masked_samples.py"
 
@@ -194,22 +195,22 @@ rule plot_confusion:
             subcategory="Confusion and ROC",
             labels={"evaluated on": "{source}", "figure": "ROC curves"},
         ),
-    params:
-        title=lambda w: "held-out folds" if w.source == "folds" else f"set {w.source}",
-        # the official scorer's zero-weight images are left out of set scores, as score_predictions does
-        official_exclusions=lambda w: w.source != "folds",
     log:
         f"{LOGS}/report/confusion_{{source}}.log",
     benchmark:
         f"{BENCH}/report/confusion_{{source}}.tsv"
     wildcard_constraints:
         source="folds|" + "|".join(SETS),
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../envs/data.yaml"
+    params:
+        title=lambda w: "held-out folds" if w.source == "folds" else f"set {w.source}",
+        # the official scorer's zero-weight images are left out of set scores, as score_predictions does
+        official_exclusions=lambda w: w.source != "folds",
     script:
         "../scripts/plot_confusion.py"
 
@@ -226,20 +227,20 @@ rule provenance_table:
             subcategory=_stage_category,
             labels={"models": "{stage}"},
         ),
-    params:
-        names=lambda w: [f"fold {fold}" for fold in STAGE_FOLDS[w.stage]],
-        title=lambda w: f"{w.stage.capitalize()} models",
     log:
         f"{LOGS}/report/provenance_{{stage}}.log",
     benchmark:
         f"{BENCH}/report/provenance_{{stage}}.tsv"
     wildcard_constraints:
         stage="segmentation|classification",
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../envs/data.yaml"
+    params:
+        names=lambda w: [f"fold {fold}" for fold in STAGE_FOLDS[w.stage]],
+        title=lambda w: f"{w.stage.capitalize()} models",
     script:
         "../scripts/plot_provenance_table.py"

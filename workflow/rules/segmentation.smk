@@ -12,19 +12,19 @@ rule segmentation_folds:
         index="results/cache/seg_train/index.csv",
     output:
         "results/segmentation/folds.csv",
-    params:
-        folds=config["segmentation"]["folds"],
-        seed=config["seed"],
     log:
         f"{LOGS}/segmentation/folds.log",
     benchmark:
         f"{BENCH}/segmentation/folds.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../envs/data.yaml"
+    params:
+        folds=config["segmentation"]["folds"],
+        seed=config["seed"],
     script:
         "../scripts/make_folds.py"
 
@@ -38,17 +38,17 @@ rule train_segmentation:
         model="results/segmentation/fold_{fold}/model.keras",
         history="results/segmentation/fold_{fold}/history.csv",
         provenance="results/segmentation/fold_{fold}/provenance.json",
-    params:
-        settings=training_params("segmentation"),
     log:
         f"{LOGS}/segmentation/train_fold_{{fold}}.log",
     benchmark:
         f"{BENCH}/segmentation/train_fold_{{fold}}.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
     threads: config["segmentation"]["resources"]["threads"]
     resources:
         **gpu_resources("segmentation"),
-    conda:
-        "../envs/tensorflow.yaml"
+    params:
+        settings=training_params("segmentation"),
     script:
         "../scripts/train_segmentation.py"
 
@@ -68,11 +68,11 @@ rule evaluate_segmentation:
         f"{LOGS}/segmentation/evaluate.log",
     benchmark:
         f"{BENCH}/segmentation/evaluate.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
     threads: config["segmentation"]["resources"]["threads"]
     resources:
         **gpu_resources("segmentation"),
-    conda:
-        "../envs/tensorflow.yaml"
     script:
         "../scripts/evaluate_segmentation.py"
 
@@ -89,11 +89,11 @@ rule predict_masks:
         f"{LOGS}/segmentation/predict_{{set}}.log",
     benchmark:
         f"{BENCH}/segmentation/predict_{{set}}.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
     threads: config["segmentation"]["resources"]["threads"]
     resources:
         **gpu_resources("segmentation"),
-    conda:
-        "../envs/tensorflow.yaml"
     script:
         "../scripts/predict_masks.py"
 
@@ -109,11 +109,11 @@ rule score_masks:
         f"{LOGS}/segmentation/score_{{set}}.log",
     benchmark:
         f"{BENCH}/segmentation/score_{{set}}.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/score_masks.py"

@@ -4,7 +4,7 @@ import pandas as pd
 
 from lesionflow.folds import grouped_stratified_kfold
 from lesionflow.jobs import job
-from lesionflow.labels import class_indices, read_groupings, read_ground_truth
+from lesionflow.labels import class_indices, read_ground_truth, read_groupings
 
 with job("classification_folds", snakemake.log[0], outputs=snakemake.output) as log:
     ids = pd.read_csv(snakemake.input.index, dtype={"image": str})["image"].tolist()
