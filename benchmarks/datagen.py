@@ -43,7 +43,12 @@ RESIZE_SIZES: list[tuple[tuple[int, int], int]] = [
 ]
 #: The --quick subset: how many of each size (16 images, one of the largest).
 RESIZE_QUICK: dict[tuple[int, int], int] = {
-    (600, 450): 4, (1022, 767): 5, (1504, 1129): 2, (2048, 1536): 2, (3008, 2000): 1, (4288, 2848): 1,
+    (600, 450): 4,
+    (1022, 767): 5,
+    (1504, 1129): 2,
+    (2048, 1536): 2,
+    (3008, 2000): 1,
+    (4288, 2848): 1,
     (6688, 4439): 1,
 }
 
@@ -105,8 +110,14 @@ def render(w: int, h: int, index: int, seed: int = 2018) -> tuple[np.ndarray, st
         from lesionflow import demo
         from lesionflow.isic import CLASSES
 
-        item = demo._Item(folder="seg_train_images", image_id=f"ISIC_{index:07d}", cls=CLASSES[index % 7],
-                          size=(w, h), lesion=index, stream=demo._STREAM_SEG_LESION)
+        item = demo._Item(
+            folder="seg_train_images",
+            image_id=f"ISIC_{index:07d}",
+            cls=CLASSES[index % 7],
+            size=(w, h),
+            lesion=index,
+            stream=demo._STREAM_SEG_LESION,
+        )
         image, _ = demo._render(item, seed)
         if image.shape != (h, w, 3) or image.dtype != np.uint8:
             raise ValueError(f"unexpected demo render {image.shape} {image.dtype}")
@@ -169,7 +180,7 @@ def small_set(n: int, w: int = 300, h: int = 225, log: Callable[[str], None] = p
         base = bases[i % len(bases)]
         cw, ch = int(rng.integers(480, 601)), int(rng.integers(360, 451))
         x0, y0 = int(rng.integers(0, 601 - cw)), int(rng.integers(0, 451 - ch))
-        crop = base[y0:y0 + ch, x0:x0 + cw]
+        crop = base[y0 : y0 + ch, x0 : x0 + cw]
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         if rng.random() < 0.5:
@@ -246,7 +257,7 @@ def plan_layout(n_train: int = 10_015, log: Callable[[str], None] = print) -> Pa
         k = 0
         while k < len(ids):
             take = int(rng.choice([1, 1, 1, 2, 3]))
-            for image_id in ids[k:k + take]:
+            for image_id in ids[k : k + take]:
                 groups.append((image_id, f"HAM_{lesion:07d}"))
             lesion += 1
             k += take

@@ -17,8 +17,14 @@ import numpy as np
 from scipy import ndimage
 
 #: Augmentation settings of the baseline: flips, rotation and 10% width/height shifts.
-SETTINGS = dict(rotation_range=180, width_shift_range=0.1, height_shift_range=0.1,
-                horizontal_flip=True, vertical_flip=True, fill_mode="reflect")
+SETTINGS = dict(
+    rotation_range=180,
+    width_shift_range=0.1,
+    height_shift_range=0.1,
+    horizontal_flip=True,
+    vertical_flip=True,
+    fill_mode="reflect",
+)
 
 
 def keras2_synced(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int) -> tuple[Iterator, str]:
@@ -26,8 +32,9 @@ def keras2_synced(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: 
     try:
         from tf_keras.preprocessing.image import ImageDataGenerator
     except Exception:  # tf_keras absent or incompatible: the faithful re-implementation
-        return zip(SyncedFlow(images, batch_size, seed), SyncedFlow(masks, batch_size, seed)), \
-            "NumPy/SciPy re-implementation of ImageDataGenerator (tf_keras not importable)"
+        return zip(
+            SyncedFlow(images, batch_size, seed), SyncedFlow(masks, batch_size, seed)
+        ), "NumPy/SciPy re-implementation of ImageDataGenerator (tf_keras not importable)"
     import tf_keras
 
     image_flow = ImageDataGenerator(**SETTINGS).flow(images, batch_size=batch_size, seed=seed, shuffle=True)
@@ -60,7 +67,7 @@ class SyncedFlow:
         else:
             self.batch_index = 0
         self.batches_seen += 1
-        index = self.order[start:start + self.batch_size]
+        index = self.order[start : start + self.batch_size]
         batch = np.zeros((len(index),) + self.x.shape[1:], dtype=np.float32)
         for i, j in enumerate(index):
             x = self.x[j].astype(np.float32)  # Keras 2 copies each sample with astype
@@ -93,8 +100,13 @@ def apply_transform(x: np.ndarray, p: dict) -> np.ndarray:
     matrix[:, [0, 1]] = matrix[:, [1, 0]]  # Keras 2's x/y swap for row-major arrays (M' = PMP)
     matrix[[0, 1]] = matrix[[1, 0]]
     channels = np.rollaxis(x, 2, 0)
-    out = np.stack([ndimage.affine_transform(c, matrix[:2, :2], matrix[:2, 2], order=1,
-                                             mode=SETTINGS["fill_mode"], cval=0.0) for c in channels], axis=0)
+    out = np.stack(
+        [
+            ndimage.affine_transform(c, matrix[:2, :2], matrix[:2, 2], order=1, mode=SETTINGS["fill_mode"], cval=0.0)
+            for c in channels
+        ],
+        axis=0,
+    )
     out = np.rollaxis(out, 0, 3)
     if p["flip_horizontal"]:
         out = out[:, ::-1]

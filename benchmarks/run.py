@@ -66,16 +66,15 @@ class Row:
     ours: str = "—"
     ratio: str = "—"
     goal: str = ""
-    status: str = ""          # met | NOT met | could not run | skipped | no goal
-    why: str = ""             # why a goal is not met / could not run / skipped
+    status: str = ""  # met | NOT met | could not run | skipped | no goal
+    why: str = ""  # why a goal is not met / could not run / skipped
     notes: str = ""
     figures: dict = field(default_factory=dict)
 
     def line(self) -> str:
         verdict = self.status if not self.why else f"{self.status}: {self.why}"
         goal = f"goal {self.goal}: {verdict}" if self.goal else verdict
-        text = (f"{self.name:<17} baseline {self.baseline:<16} ours {self.ours:<16} ratio {self.ratio:<8} "
-                f"{goal}")
+        text = f"{self.name:<17} baseline {self.baseline:<16} ours {self.ours:<16} ratio {self.ratio:<8} {goal}"
         return text + (f"  ({self.notes})" if self.notes else "")
 
 
@@ -130,22 +129,33 @@ def header(argv: list[str]) -> dict:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
-                ram = int(line.split()[1]) / 1024 ** 2
+                ram = int(line.split()[1]) / 1024**2
     except OSError:
         pass
     versions = {"python": platform.python_version()}
-    for dist in ("numpy", "pillow", "scikit-image", "scipy", "tensorflow-cpu", "tensorflow", "keras",
-                 "snakemake", "tf_keras"):
+    for dist in (
+        "numpy",
+        "pillow",
+        "scikit-image",
+        "scipy",
+        "tensorflow-cpu",
+        "tensorflow",
+        "keras",
+        "snakemake",
+        "tf_keras",
+    ):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             if dist == "tf_keras":
                 versions[dist] = "absent"
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
         commit += " (uncommitted changes)" if dirty else ""
     except Exception:
         commit = "unknown"
@@ -166,8 +176,10 @@ def print_header(h: dict) -> None:
     v = h["versions"]
     vs = ", ".join(f"{k} {val}" for k, val in v.items())
     print(f"lesionflow benchmarks — {h['date']} — {h['command']}")
-    print(f"machine: {h['cpu']}, {h['cores']} cores ({h['usable_cores']} usable), {h['ram_gib']} GiB RAM, "
-          f"load average at start {' '.join(f'{x:.2f}' for x in h['load_average'])}")
+    print(
+        f"machine: {h['cpu']}, {h['cores']} cores ({h['usable_cores']} usable), {h['ram_gib']} GiB RAM, "
+        f"load average at start {' '.join(f'{x:.2f}' for x in h['load_average'])}"
+    )
     print(f"versions: {vs}; lesionflow at {h['commit']}")
     print("baseline and ours alternate within each row on the same inputs; ratios are of medians")
     print("-" * 100, flush=True)
@@ -209,7 +221,7 @@ def area_resize(path: Path) -> np.ndarray:
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def bench_resize(args) -> list[Row]:
@@ -238,10 +250,16 @@ def bench_resize(args) -> list[Row]:
     build_cache(ids[:2], paths[:2], 224, out / "images.npy", out / "index.csv", threads=2, progress=False)
     draft_decode(paths[:2], 2)
     for r in range(rounds):
+
         def ours() -> None:  # cheap: several alternating repeats per round
             for _ in range(3):
-                ours_t.append(timed(lambda: build_cache(ids, paths, 224, out / "images.npy", out / "index.csv",
-                                                        threads=2, progress=False)))
+                ours_t.append(
+                    timed(
+                        lambda: build_cache(
+                            ids, paths, 224, out / "images.npy", out / "index.csv", threads=2, progress=False
+                        )
+                    )
+                )
                 draft_t.append(timed(lambda: draft_decode(paths, 2)))
 
         def baseline() -> None:
@@ -251,7 +269,7 @@ def bench_resize(args) -> list[Row]:
                 base_t[i] = time.perf_counter() - start
                 single_t[i] = timed(partial(read_rgb_resized, paths[i], 224))
 
-        for step in ((ours, baseline) if r % 2 == 0 else (baseline, ours)):
+        for step in (ours, baseline) if r % 2 == 0 else (baseline, ours):
             step()
     ours_arr = np.load(out / "images.npy")
     scores = [psnr(ours_arr[i], base_out[i]) for i in range(n)]
@@ -267,38 +285,74 @@ def bench_resize(args) -> list[Row]:
     by_size: dict[tuple[int, int], list[int]] = {}
     for i, s in enumerate(sizes):
         by_size.setdefault(s, []).append(i)
-    per_size = {f"{w}x{h}": {"baseline_s": statistics.mean(base_t[i] for i in idx),
-                              "ours_1thread_s": statistics.mean(single_t[i] for i in idx), "n": len(idx)}
-                for (w, h), idx in sorted(by_size.items())}
+    per_size = {
+        f"{w}x{h}": {
+            "baseline_s": statistics.mean(base_t[i] for i in idx),
+            "ours_1thread_s": statistics.mean(single_t[i] for i in idx),
+            "n": len(idx),
+        }
+        for (w, h), idx in sorted(by_size.items())
+    }
     smallest, largest = min(by_size, key=lambda s: s[0] * s[1]), max(by_size, key=lambda s: s[0] * s[1])
     size_notes = ", ".join(
         f"{w}×{h} {sig(per_size[f'{w}x{h}']['baseline_s'] / per_size[f'{w}x{h}']['ours_1thread_s'])}×"
-        for (w, h) in (smallest, largest))
+        for (w, h) in (smallest, largest)
+    )
     mix = ", ".join(f"{len(idx)}×{w}×{h}" for (w, h), idx in sorted(by_size.items()))
-    figures = {"images": n, "mix": mix, "renderer": renderer, "baseline_s_per_img": base_img,
-               "ours_s_per_img": ours_img, "ours_runs_s": ours_t, "draft_s_per_img": draft_img,
-               "draft_runs_s": draft_t, "psnr_min": min(scores), "psnr_mean": statistics.mean(scores),
-               "per_size": per_size}
+    figures = {
+        "images": n,
+        "mix": mix,
+        "renderer": renderer,
+        "baseline_s_per_img": base_img,
+        "ours_s_per_img": ours_img,
+        "ours_runs_s": ours_t,
+        "draft_s_per_img": draft_img,
+        "draft_runs_s": draft_t,
+        "psnr_min": min(scores),
+        "psnr_mean": statistics.mean(scores),
+        "per_size": per_size,
+    }
 
-    main = Row("resize-to-cache", f"{sig(base_img)} s/img", f"{sig(ours_img)} s/img", ratio_text(speedup),
-               "≥30×", notes=f"{n} JPEGs q90 ({mix}); baseline skimage imread+resize(anti_aliasing) "
-                             f"1 thread, ours build_cache 2 threads; per size, both 1 thread: {size_notes}",
-               figures=figures)
+    main = Row(
+        "resize-to-cache",
+        f"{sig(base_img)} s/img",
+        f"{sig(ours_img)} s/img",
+        ratio_text(speedup),
+        "≥30×",
+        notes=f"{n} JPEGs q90 ({mix}); baseline skimage imread+resize(anti_aliasing) "
+        f"1 thread, ours build_cache 2 threads; per size, both 1 thread: {size_notes}",
+        figures=figures,
+    )
     judge(main, speedup >= 30, f"{sig(speedup)}× < 30×")
     psnr_min, psnr_mean = min(scores), statistics.mean(scores)
-    quality = Row("resize-psnr", "(reference)", f"{sig(psnr_min)} dB min", "—", "≥38 dB min and mean",
-                  notes=f"PSNR of ours vs the baseline's uint8 output: min {sig(psnr_min)}, "
-                        f"mean {sig(psnr_mean)} dB over {n} images; vs an area-average reference "
-                        f"(full decode + BOX), mean/min: ours {sig(statistics.mean(ref_ours))}/"
-                        f"{sig(min(ref_ours))} dB, baseline {sig(statistics.mean(ref_base))}/{sig(min(ref_base))} dB",
-                  figures={"psnr": scores, "psnr_vs_area_ours": ref_ours, "psnr_vs_area_baseline": ref_base})
+    quality = Row(
+        "resize-psnr",
+        "(reference)",
+        f"{sig(psnr_min)} dB min",
+        "—",
+        "≥38 dB min and mean",
+        notes=f"PSNR of ours vs the baseline's uint8 output: min {sig(psnr_min)}, "
+        f"mean {sig(psnr_mean)} dB over {n} images; vs an area-average reference "
+        f"(full decode + BOX), mean/min: ours {sig(statistics.mean(ref_ours))}/"
+        f"{sig(min(ref_ours))} dB, baseline {sig(statistics.mean(ref_base))}/{sig(min(ref_base))} dB",
+        figures={"psnr": scores, "psnr_vs_area_ours": ref_ours, "psnr_vs_area_baseline": ref_base},
+    )
     worst = sizes[int(np.argmin(scores))]
-    judge(quality, psnr_min >= 38 and psnr_mean >= 38,
-          f"min {sig(psnr_min)} dB (worst at {worst[0]}×{worst[1]}), mean {sig(psnr_mean)} dB")
+    judge(
+        quality,
+        psnr_min >= 38 and psnr_mean >= 38,
+        f"min {sig(psnr_min)} dB (worst at {worst[0]}×{worst[1]}), mean {sig(psnr_mean)} dB",
+    )
     overhead = ours_img / draft_img
-    decode = Row("resize-vs-decode", f"{sig(draft_img)} s/img", f"{sig(ours_img)} s/img", ratio_text(overhead),
-                 "≤2×", notes="baseline here = bare Pillow draft decode (draft to ≥448 px + load, no resize), "
-                              "2 threads, same files; ratio = ours / bare decode")
+    decode = Row(
+        "resize-vs-decode",
+        f"{sig(draft_img)} s/img",
+        f"{sig(ours_img)} s/img",
+        ratio_text(overhead),
+        "≤2×",
+        notes="baseline here = bare Pillow draft decode (draft to ≥448 px + load, no resize), "
+        "2 threads, same files; ratio = ours / bare decode",
+    )
     judge(decode, overhead <= 2, f"ours takes {sig(overhead)}× the bare decode")
     return [main, quality, decode]
 
@@ -319,13 +373,14 @@ def bench_postprocess(args) -> list[Row]:
     rounds = 3 if args.quick else 5
     base_t, ours_t, shared_t = [], [], []
     for r in range(rounds):
+
         def base() -> None:
             base_t.append(timed(lambda: [postprocess_original(p, sigma, threshold) for p in preds]))
 
         def ours() -> None:
             ours_t.append(timed(lambda: [postprocess_mask(p, sigma, threshold) for p in preds]))
 
-        for step in ((base, ours) if r % 2 == 0 else (ours, base)):
+        for step in (base, ours) if r % 2 == 0 else (ours, base):
             step()
         shared_t.append(timed(lambda: [ndimage.gaussian_filter(p, sigma) for p in preds]))
     for p in preds:
@@ -337,16 +392,32 @@ def bench_postprocess(args) -> list[Row]:
     speedup = tb / to
     per_comp = max(1e-9, (tb - to) / statistics.mean(comps))  # the loop's cost per component
     need = (10 * to - to) / per_comp  # components per map at which the loop alone would make 10×
-    row = Row("postprocess", f"{sig(tb * 1e3)} ms/img", f"{sig(to * 1e3)} ms/img", ratio_text(speedup), "≥10×",
-              notes=f"100 noisy 224² float32 maps, σ=2, threshold 0.5, largest 8-connected component; "
-                    f"outputs identical; {sig(statistics.mean(comps))} components per map on average "
-                    f"(max {max(comps)}); shared Gaussian filter {sig(ts * 1e3)} ms/img",
-              figures={"baseline_runs_s": base_t, "ours_runs_s": ours_t, "gaussian_runs_s": shared_t,
-                       "components_mean": statistics.mean(comps), "components_max": max(comps)})
-    return [judge(row, speedup >= 10,
-                  f"both pay the same Gaussian filter ({sig(ts * 1e3)} ms of ours' {sig(to * 1e3)} ms); the "
-                  f"original's loop adds ≈{sig(per_comp * 1e6)} µs per component, so 10× needs "
-                  f"≈{sig(need, 2)} components per map, these have {sig(statistics.mean(comps))}")]
+    row = Row(
+        "postprocess",
+        f"{sig(tb * 1e3)} ms/img",
+        f"{sig(to * 1e3)} ms/img",
+        ratio_text(speedup),
+        "≥10×",
+        notes=f"100 noisy 224² float32 maps, σ=2, threshold 0.5, largest 8-connected component; "
+        f"outputs identical; {sig(statistics.mean(comps))} components per map on average "
+        f"(max {max(comps)}); shared Gaussian filter {sig(ts * 1e3)} ms/img",
+        figures={
+            "baseline_runs_s": base_t,
+            "ours_runs_s": ours_t,
+            "gaussian_runs_s": shared_t,
+            "components_mean": statistics.mean(comps),
+            "components_max": max(comps),
+        },
+    )
+    return [
+        judge(
+            row,
+            speedup >= 10,
+            f"both pay the same Gaussian filter ({sig(ts * 1e3)} ms of ours' {sig(to * 1e3)} ms); the "
+            f"original's loop adds ≈{sig(per_comp * 1e6)} µs per component, so 10× needs "
+            f"≈{sig(need, 2)} components per map, these have {sig(statistics.mean(comps))}",
+        )
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -375,8 +446,16 @@ def bench_augment(args) -> list[Row]:
 
     base_iter, base_name = keras2_synced(images, masks[..., None].astype(np.float32), batch, seed=7)
     next(base_iter)  # warm-up
-    ds = make_dataset(images, np.arange(n), masks, batch_size=batch, training=True, seed=7,
-                      augmentation=Augmentation(), target_is_mask=True)
+    ds = make_dataset(
+        images,
+        np.arange(n),
+        masks,
+        batch_size=batch,
+        training=True,
+        seed=7,
+        augmentation=Augmentation(),
+        target_is_mask=True,
+    )
     for _ in ds:  # warm-up epoch: traces the map functions, starts the thread pools
         pass
 
@@ -394,8 +473,11 @@ def bench_augment(args) -> list[Row]:
 
     base_cpu, ours_cpu = [], []
     for r in range(rounds):
-        for step, times, cpu in (((base_epoch, base_t, base_cpu), (ours_epoch, ours_t, ours_cpu)) if r % 2 == 0
-                                 else ((ours_epoch, ours_t, ours_cpu), (base_epoch, base_t, base_cpu))):
+        for step, times, cpu in (
+            ((base_epoch, base_t, base_cpu), (ours_epoch, ours_t, ours_cpu))
+            if r % 2 == 0
+            else ((ours_epoch, ours_t, ours_cpu), (base_epoch, base_t, base_cpu))
+        ):
             c0 = time.process_time()
             times.append(timed(step))
             cpu.append((time.process_time() - c0) / times[-1])  # cores busy on average
@@ -403,23 +485,41 @@ def bench_augment(args) -> list[Row]:
     speedup = ours_rate / base_rate
     best = (n / min(ours_t)) / (n / min(base_t))
     # The ceiling: the same pipeline without augmentation (reading, batching), one epoch after a warm-up.
-    plain = make_dataset(images, np.arange(n), masks, batch_size=batch, training=True, seed=7,
-                         augmentation=None, target_is_mask=True)
+    plain = make_dataset(
+        images, np.arange(n), masks, batch_size=batch, training=True, seed=7, augmentation=None, target_is_mask=True
+    )
     for _ in plain:
         pass
     plain_rate = n / timed(lambda: [None for _ in plain])
-    row = Row("augment", f"{sig(base_rate)} img/s", f"{sig(ours_rate)} img/s", ratio_text(speedup), "≥5×",
-              notes=f"image+mask 224², batch 32, {n} images/epoch; baseline {base_name} (flips, rotation "
-                    f"±180°, 10% shifts, 1 thread); ours make_dataset tf.data (flips, rot90, 10% shifts); "
-                    f"ours without augmentation {sig(plain_rate)} img/s; {rounds} epochs each, best-of ratio "
-                    f"{ratio_text(best)}; cores busy: baseline {sig(median(base_cpu), 2)}, ours "
-                    f"{sig(median(ours_cpu), 2)} of {len(os.sched_getaffinity(0))} (ours varies with other load)",
-              figures={"baseline": base_name, "baseline_epochs_s": base_t, "ours_epochs_s": ours_t,
-                       "ours_no_augmentation_img_s": plain_rate, "baseline_cores_busy": base_cpu,
-                       "ours_cores_busy": ours_cpu, "best_of_ratio": best})
-    return [judge(row, speedup >= 5,
-                  f"{sig(speedup)}× < 5×; the augmentation ops themselves cost ours "
-                  f"{sig(1e3 / ours_rate - 1e3 / plain_rate)} ms/img (without them {sig(plain_rate)} img/s)")]
+    row = Row(
+        "augment",
+        f"{sig(base_rate)} img/s",
+        f"{sig(ours_rate)} img/s",
+        ratio_text(speedup),
+        "≥5×",
+        notes=f"image+mask 224², batch 32, {n} images/epoch; baseline {base_name} (flips, rotation "
+        f"±180°, 10% shifts, 1 thread); ours make_dataset tf.data (flips, rot90, 10% shifts); "
+        f"ours without augmentation {sig(plain_rate)} img/s; {rounds} epochs each, best-of ratio "
+        f"{ratio_text(best)}; cores busy: baseline {sig(median(base_cpu), 2)}, ours "
+        f"{sig(median(ours_cpu), 2)} of {len(os.sched_getaffinity(0))} (ours varies with other load)",
+        figures={
+            "baseline": base_name,
+            "baseline_epochs_s": base_t,
+            "ours_epochs_s": ours_t,
+            "ours_no_augmentation_img_s": plain_rate,
+            "baseline_cores_busy": base_cpu,
+            "ours_cores_busy": ours_cpu,
+            "best_of_ratio": best,
+        },
+    )
+    return [
+        judge(
+            row,
+            speedup >= 5,
+            f"{sig(speedup)}× < 5×; the augmentation ops themselves cost ours "
+            f"{sig(1e3 / ours_rate - 1e3 / plain_rate)} ms/img (without them {sig(plain_rate)} img/s)",
+        )
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -440,15 +540,15 @@ def copy_workflow(dest: Path) -> None:
             shutil.copy2(src, dest / name)
 
 
-def snakemake(args: list[str], cwd: Path, timeout: float, log_file: Path | None = None,
-              path: str | None = None) -> tuple[float, subprocess.CompletedProcess]:
+def snakemake(
+    args: list[str], cwd: Path, timeout: float, log_file: Path | None = None, path: str | None = None
+) -> tuple[float, subprocess.CompletedProcess]:
     """Run the venv's Snakemake in ``cwd``; wall seconds and the process (with ``cpu_seconds``)."""
     path = path or f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     env = dict(os.environ, PATH=path, TF_CPP_MIN_LOG_LEVEL="2")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run([SNAKEMAKE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc.cpu_seconds = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -531,22 +631,35 @@ def bench_plan(args) -> list[Row]:
         extra = ""
         if "no_slurm" in figures:
             extra = f"; with SLURM's commands hidden from PATH {sig(median(figures['no_slurm']))} s"
-        row = Row(name, ours=f"{sig(total)} s", goal=f"≤{limit:g} s", notes=text + (extra if total <= limit else ""),
-                  figures={k: v for k, v in figures.items() if k != "nothing_to_be_done"})
+        row = Row(
+            name,
+            ours=f"{sig(total)} s",
+            goal=f"≤{limit:g} s",
+            notes=text + (extra if total <= limit else ""),
+            figures={k: v for k, v in figures.items() if k != "nothing_to_be_done"},
+        )
         why = f"{sig(total)} s > {limit:g} s"
         if start > 1.5:
             why += f"; {sig(start)} s of it is Snakemake's start-up alone (`snakemake --version`)"
             if "no_slurm" in figures:
                 alt = median(figures["no_slurm"])
-                why += (f"; {sig(alt)} s with SLURM's commands hidden from PATH "
-                        f"({'would meet' if alt <= limit else 'still over'} the goal)")
+                why += (
+                    f"; {sig(alt)} s with SLURM's commands hidden from PATH "
+                    f"({'would meet' if alt <= limit else 'still over'} the goal)"
+                )
             why += cause if first else ""
         return judge(row, total <= limit, why)
 
-    rows = [verdict("plan-dry-run", dry, 5,
-                    f"`snakemake -n` of the full DAG, {runs}{jobs}; "
-                    f"start-up alone {sig(start)} s wall, {sig(median(startup['as_is_cpu']))} s CPU; {notes}",
-                    first=True)]
+    rows = [
+        verdict(
+            "plan-dry-run",
+            dry,
+            5,
+            f"`snakemake -n` of the full DAG, {runs}{jobs}; "
+            f"start-up alone {sig(start)} s wall, {sig(median(startup['as_is_cpu']))} s CPU; {notes}",
+            first=True,
+        )
+    ]
     rows[0].figures["startup"] = startup
     rows.append(plan_versus_demo(work, cfg, reps, hidden, log_file, could_not))
 
@@ -560,8 +673,13 @@ def bench_plan(args) -> list[Row]:
         if failed is not None:
             return rows + [could_not("plan-noop", failed)]
     nothing = all(noop.pop("nothing_to_be_done"))
-    row = verdict("plan-noop", noop, 3, f"`snakemake --cores 1 {target}` when up to date, {runs}"
-                  + ("" if nothing else "; WARNING: Snakemake did not say 'Nothing to be done'"))
+    row = verdict(
+        "plan-noop",
+        noop,
+        3,
+        f"`snakemake --cores 1 {target}` when up to date, {runs}"
+        + ("" if nothing else "; WARNING: Snakemake did not say 'Nothing to be done'"),
+    )
     if not nothing:
         judge(row, False, "it was not a no-op")
     rows.append(row)
@@ -570,13 +688,13 @@ def bench_plan(args) -> list[Row]:
         failed = measure(["-n", "--cores", "1"], again)
         if failed is not None:
             return rows + [could_not("plan-dry-run-2", failed)]
-    rows.append(verdict("plan-dry-run-2", again, 5,
-                        f"full `all` DAG `snakemake -n` again, with the test cache built, {runs}"))
+    rows.append(
+        verdict("plan-dry-run-2", again, 5, f"full `all` DAG `snakemake -n` again, with the test cache built, {runs}")
+    )
     return rows
 
 
-def plan_versus_demo(work: Path, cfg: dict, reps: int, path: str | None, log_file: Path,
-                     could_not: Callable) -> Row:
+def plan_versus_demo(work: Path, cfg: dict, reps: int, path: str | None, log_file: Path, could_not: Callable) -> Row:
     """`snakemake -n` of the full DAG at 10,015 Task 3 training images against the same at the demo's size.
 
     The demo side is a second copy of the workflow whose data_dir holds the demo data set (generated once
@@ -603,19 +721,24 @@ def plan_versus_demo(work: Path, cfg: dict, reps: int, path: str | None, log_fil
     figures: dict[str, list[float]] = {"demo": [], "full": []}
     for k in range(max(reps, 3)):
         sides = (("demo", demo_work), ("full", work))
-        for side, cwd in (sides if k % 2 == 0 else sides[::-1]):
+        for side, cwd in sides if k % 2 == 0 else sides[::-1]:
             seconds, proc = snakemake(["-n", "--cores", "1"], cwd, 600, log_file, path=path)
             if proc.returncode != 0:
                 return could_not("plan-vs-demo", proc)
             figures[side].append(seconds)
     demo, full = median(figures["demo"]), median(figures["full"])
     ratio = full / demo
-    row = Row("plan-vs-demo", baseline=f"{sig(demo)} s", ours=f"{sig(full)} s", ratio=ratio_text(ratio),
-              goal="≤1.5×", figures=figures,
-              notes=f"`snakemake -n` of the full DAG: baseline = the demo's size ({demo_images} Task 3 training "
-                    f"images), ours = 10,015 of them (plus real-sized other sets); median of "
-                    f"{len(figures['full'])} alternating rounds"
-                    + ("; SLURM's commands hidden from PATH" if path else ""))
+    row = Row(
+        "plan-vs-demo",
+        baseline=f"{sig(demo)} s",
+        ours=f"{sig(full)} s",
+        ratio=ratio_text(ratio),
+        goal="≤1.5×",
+        figures=figures,
+        notes=f"`snakemake -n` of the full DAG: baseline = the demo's size ({demo_images} Task 3 training "
+        f"images), ours = 10,015 of them (plus real-sized other sets); median of "
+        f"{len(figures['full'])} alternating rounds" + ("; SLURM's commands hidden from PATH" if path else ""),
+    )
     return judge(row, ratio <= 1.5, f"{ratio_text(ratio)} > 1.5×")
 
 
@@ -647,9 +770,11 @@ def startup_cause(as_is: float, no_slurm: float | None) -> str:
     """Why Snakemake starts slowly here, when hiding SLURM's commands makes the difference."""
     if no_slurm is None or as_is - no_slurm < 2:
         return ""
-    return (f". Cause: Snakemake starts in {sig(as_is)} s as is but {sig(no_slurm)} s with SLURM's commands "
-            f"hidden: snakemake-executor-plugin-slurm runs `scontrol show config` (10 s timeout) whenever it "
-            f"is imported, i.e. on every Snakemake start, and no SLURM controller answers on this machine")
+    return (
+        f". Cause: Snakemake starts in {sig(as_is)} s as is but {sig(no_slurm)} s with SLURM's commands "
+        f"hidden: snakemake-executor-plugin-slurm runs `scontrol show config` (10 s timeout) whenever it "
+        f"is imported, i.e. on every Snakemake start, and no SLURM controller answers on this machine"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -685,7 +810,7 @@ def _measure_child(cmd: list[str]) -> dict:
         raise RuntimeError(f"{' '.join(cmd[1:3])} failed: {last}")
     result = json.loads(out.strip().splitlines()[-1])
     result["peak_anon_mb"] = peak_anon / 1e6
-    result["peak_rss_mb"] = result["peak_rss_mb"] * 1024 ** 2 / 1e6  # MiB → MB
+    result["peak_rss_mb"] = result["peak_rss_mb"] * 1024**2 / 1e6  # MiB → MB
     return result
 
 
@@ -701,7 +826,7 @@ def bench_memory(args) -> list[Row]:
     log(f"memory: {n} JPEGs of 300×225 → 224², {rounds} round(s) each")
     for r in range(rounds):
         order = (("cache-inram", base), ("cache-ours", ours))
-        for cmd, results in (order if r % 2 == 0 else order[::-1]):
+        for cmd, results in order if r % 2 == 0 else order[::-1]:
             out = TMP / f"memory_{cmd}"
             results.append(_measure_child([PYTHON, worker, cmd, str(listing), str(out), "2"]))
             shutil.rmtree(out, ignore_errors=True)
@@ -710,17 +835,25 @@ def bench_memory(args) -> list[Row]:
     anon_o = max(x["peak_anon_mb"] for x in ours)
     anon_b = max(x["peak_anon_mb"] for x in base)
     cache_mb = n * 224 * 224 * 3 / 1e6
-    row = Row("memory", f"{sig(peak_b)} MB", f"{sig(peak_o)} MB", ratio_text(peak_b / peak_o), "≤1000 MB",
-              notes=f"peak RSS of the resize job, {n} images → {sig(cache_mb)} MB cache; baseline keeps a list "
-                    f"and np.stack()s it (original), ours streams into a memory-mapped .npy; excluding "
-                    f"file-backed pages (sampled every 20 ms): baseline {sig(anon_b)} MB, ours {sig(anon_o)} MB; "
-                    f"time baseline {sig(median([x['seconds'] for x in base]))} s, "
-                    f"ours {sig(median([x['seconds'] for x in ours]))} s",
-              figures={"ours": ours, "baseline": base, "images": n})
+    row = Row(
+        "memory",
+        f"{sig(peak_b)} MB",
+        f"{sig(peak_o)} MB",
+        ratio_text(peak_b / peak_o),
+        "≤1000 MB",
+        notes=f"peak RSS of the resize job, {n} images → {sig(cache_mb)} MB cache; baseline keeps a list "
+        f"and np.stack()s it (original), ours streams into a memory-mapped .npy; excluding "
+        f"file-backed pages (sampled every 20 ms): baseline {sig(anon_b)} MB, ours {sig(anon_o)} MB; "
+        f"time baseline {sig(median([x['seconds'] for x in base]))} s, "
+        f"ours {sig(median([x['seconds'] for x in ours]))} s",
+        figures={"ours": ours, "baseline": base, "images": n},
+    )
     why = f"peak RSS {sig(peak_o)} MB > 1000 MB"
     if peak_o > 1000 and anon_o <= 1000:
-        why += (f", but only {sig(anon_o)} MB of it is not file-backed: the memory-mapped output's pages "
-                f"(page cache, reclaimable) count in RSS")
+        why += (
+            f", but only {sig(anon_o)} MB of it is not file-backed: the memory-mapped output's pages "
+            f"(page cache, reclaimable) count in RSS"
+        )
     row = judge(row, peak_o <= 1000, why)
     if n != 10_015:
         row.status += f" at {n} images (the goal is for 10,015; run without --quick)"
@@ -744,21 +877,40 @@ def bench_workflow(args) -> list[Row]:
         except subprocess.TimeoutExpired:
             return [Row("workflow-demo", goal="≤5 min", status="NOT met", why="did not finish within 60 min")]
         if proc.returncode != 0:
-            return [Row("workflow-demo", status="could not run", why=failure_reason(proc),
-                        notes=f"log {log_file.relative_to(ROOT)}")]
-        expected = ["results/metrics/segmentation.json", "results/metrics/classification.json",
-                    "results/predictions/test.csv", "results/masks/test"]
+            return [
+                Row(
+                    "workflow-demo",
+                    status="could not run",
+                    why=failure_reason(proc),
+                    notes=f"log {log_file.relative_to(ROOT)}",
+                )
+            ]
+        expected = [
+            "results/metrics/segmentation.json",
+            "results/metrics/classification.json",
+            "results/predictions/test.csv",
+            "results/masks/test",
+        ]
         missing = [p for p in expected if not (work / p).exists()]
         stages = stage_seconds(work / "results" / "benchmarks")
     top = ", ".join(f"{k} {sig(v)} s" for k, v in sorted(stages.items(), key=lambda kv: -kv[1])[:5])
-    row = Row("workflow-demo", ours=f"{sig(seconds / 60)} min", goal="≤5 min",
-              notes=f"`snakemake --cores 2 --resources gpu=1` on a fresh copy of Snakefile, workflow/, config/, "
-                    f"profiles/ (demo data generated by the workflow); job time by stage (Snakemake "
-                    f"benchmark files, summed over jobs): {top}; log {log_file.relative_to(ROOT)}"
-                    + (f"; MISSING {', '.join(missing)}" if missing else ""),
-              figures={"seconds": seconds, "missing": missing, "stage_seconds": stages})
-    return [judge(row, seconds <= 300 and not missing,
-                  f"{sig(seconds / 60)} min > 5 min" if seconds > 300 else f"missing outputs {missing}")]
+    row = Row(
+        "workflow-demo",
+        ours=f"{sig(seconds / 60)} min",
+        goal="≤5 min",
+        notes=f"`snakemake --cores 2 --resources gpu=1` on a fresh copy of Snakefile, workflow/, config/, "
+        f"profiles/ (demo data generated by the workflow); job time by stage (Snakemake "
+        f"benchmark files, summed over jobs): {top}; log {log_file.relative_to(ROOT)}"
+        + (f"; MISSING {', '.join(missing)}" if missing else ""),
+        figures={"seconds": seconds, "missing": missing, "stage_seconds": stages},
+    )
+    return [
+        judge(
+            row,
+            seconds <= 300 and not missing,
+            f"{sig(seconds / 60)} min > 5 min" if seconds > 300 else f"missing outputs {missing}",
+        )
+    ]
 
 
 def stage_seconds(folder: Path) -> dict[str, float]:
@@ -768,8 +920,11 @@ def stage_seconds(folder: Path) -> dict[str, float]:
     totals: dict[str, float] = {}
     for tsv in sorted(folder.rglob("*.tsv")):
         rel = tsv.relative_to(folder)
-        key = rel.parts[0] if rel.parts[0] == "cache" else \
-            re.sub(r"_(fold_\d+|train|validation|test)$", "", str(rel.with_suffix("")))
+        key = (
+            rel.parts[0]
+            if rel.parts[0] == "cache"
+            else re.sub(r"_(fold_\d+|train|validation|test)$", "", str(rel.with_suffix("")))
+        )
         try:
             lines = tsv.read_text().splitlines()
             totals[key] = totals.get(key, 0.0) + float(lines[1].split("\t")[0])
@@ -796,21 +951,30 @@ def bench_encoders(args) -> list[Row]:
     for size in sizes:
         for kind, encoder in ENCODER_CASES:
             name = f"{'unet' if kind == 'unet' else 'cls'}-{SHORT.get(encoder, encoder)}@{size}"
-            proc = subprocess.run([PYTHON, str(HERE / "workers.py"), "encoder", kind, encoder, str(size), str(n)],
-                                  capture_output=True, text=True, env=env, timeout=3600)
+            proc = subprocess.run(
+                [PYTHON, str(HERE / "workers.py"), "encoder", kind, encoder, str(size), str(n)],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=3600,
+            )
             records = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
             if proc.returncode != 0 or not records:
                 tail = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
                 row = Row(name, status="could not run", why=(tail[-1] if tail else f"exit {proc.returncode}")[:240])
             else:
                 rec = records[-1]
-                row = Row(name, ours=f"{sig(rec['train_img_s'])} img/s", status="no goal",
-                          notes=f"{kind} {encoder} {size}²: train {sig(rec['train_img_s'])} img/s, predict "
-                                f"{sig(rec['predict_img_s'])} img/s; "
-                                f"first step (tracing) {sig(rec['first_step_s'])} s; "
-                                f"{sig(rec['params_m'])} M params; batch {rec['batch']}; {n} images; peak RSS "
-                                f"{sig(rec['peak_rss_mb'] * 1.048576 / 1000)} GB; {rec['device']}",
-                          figures=rec)
+                row = Row(
+                    name,
+                    ours=f"{sig(rec['train_img_s'])} img/s",
+                    status="no goal",
+                    notes=f"{kind} {encoder} {size}²: train {sig(rec['train_img_s'])} img/s, predict "
+                    f"{sig(rec['predict_img_s'])} img/s; "
+                    f"first step (tracing) {sig(rec['first_step_s'])} s; "
+                    f"{sig(rec['params_m'])} M params; batch {rec['batch']}; {n} images; peak RSS "
+                    f"{sig(rec['peak_rss_mb'] * 1.048576 / 1000)} GB; {rec['device']}",
+                    figures=rec,
+                )
             print(row.line(), flush=True)
             row.figures["printed"] = True
             rows.append(row)
@@ -818,8 +982,13 @@ def bench_encoders(args) -> list[Row]:
 
 
 BENCHES: dict[str, Callable] = {
-    "resize": bench_resize, "postprocess": bench_postprocess, "augment": bench_augment, "plan": bench_plan,
-    "memory": bench_memory, "workflow": bench_workflow, "encoders": bench_encoders,
+    "resize": bench_resize,
+    "postprocess": bench_postprocess,
+    "augment": bench_augment,
+    "plan": bench_plan,
+    "memory": bench_memory,
+    "workflow": bench_workflow,
+    "encoders": bench_encoders,
 }
 
 
@@ -827,8 +996,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller inputs (about 3 minutes in all)")
-    parser.add_argument("--only", help=f"comma-separated rows to run: {', '.join(ROWS)} "
-                                       "(naming workflow or encoders runs them without the --with flags)")
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated rows to run: {', '.join(ROWS)} "
+        "(naming workflow or encoders runs them without the --with flags)",
+    )
     parser.add_argument("--with-workflow", action="store_true", help="also run the demo workflow end to end")
     parser.add_argument("--with-encoders", action="store_true", help="also time training/prediction per encoder")
     parser.add_argument("--json", type=Path, help="also write the header and rows to this JSON file")
@@ -869,13 +1041,15 @@ def main(argv: list[str] | None = None) -> int:
                 row.figures["printed"] = True
             failed |= row.status == "could not run"
     print("-" * 100)
-    print(f"total {time.perf_counter() - started:.0f} s; load average at end "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print(
+        f"total {time.perf_counter() - started:.0f} s; load average at end "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        flush=True,
+    )
     if args.json:
         for row in rows:
             row.figures.pop("printed", None)
-        args.json.write_text(json.dumps({"header": info, "rows": [asdict(r) for r in rows]}, indent=1,
-                                        default=float))
+        args.json.write_text(json.dumps({"header": info, "rows": [asdict(r) for r in rows]}, indent=1, default=float))
     return 1 if failed else 0
 
 

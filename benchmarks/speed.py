@@ -41,8 +41,11 @@ SETTINGS = {
 
 def measure(kind: str, encoder: str, size: int, n: int, speed: dict) -> dict:
     """One network under one setting, in a fresh process; its JSON record, or the error's last line."""
-    proc = subprocess.run([sys.executable, str(HERE / "workers.py"), "encoder", kind, encoder, str(size), str(n),
-                           json.dumps(speed)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "workers.py"), "encoder", kind, encoder, str(size), str(n), json.dumps(speed)],
+        capture_output=True,
+        text=True,
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
         return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:200]}
@@ -61,8 +64,10 @@ def main(argv: list[str]) -> int:
     head = header(argv)
     head["command"] = " ".join(["python", "benchmarks/speed.py", *argv])
     print(f"lesionflow speed settings — {head['date']} — {head['command']}")
-    print(f"machine: {head['cpu']}, {head['usable_cores']} usable cores, {head['ram_gib']} GiB RAM, load average "
-          f"at start {' '.join(f'{x:.2f}' for x in head['load_average'])}; lesionflow at {head['commit']}")
+    print(
+        f"machine: {head['cpu']}, {head['usable_cores']} usable cores, {head['ram_gib']} GiB RAM, load average "
+        f"at start {' '.join(f'{x:.2f}' for x in head['load_average'])}; lesionflow at {head['commit']}"
+    )
     print(f"versions: {', '.join(f'{k} {v}' for k, v in head['versions'].items())}")
     print(f"{n} random {size}×{size} images per network; one process per network and setting", flush=True)
     records = []
@@ -78,14 +83,19 @@ def main(argv: list[str]) -> int:
                 continue
             base = base or record
             train, predict = record["train_img_s"], record["predict_img_s"]
-            print(f"{kind} {encoder} {size}² batch {record['batch']}  {name:30s}  "
-                  f"train {train:7.2f} img/s ({train / base['train_img_s']:.2f}×)  "
-                  f"predict {predict:7.2f} img/s ({predict / base['predict_img_s']:.2f}×)  "
-                  f"first step {record['first_step_s']:6.1f} s  peak RSS {record['peak_rss_mb']:.0f} MiB", flush=True)
+            print(
+                f"{kind} {encoder} {size}² batch {record['batch']}  {name:30s}  "
+                f"train {train:7.2f} img/s ({train / base['train_img_s']:.2f}×)  "
+                f"predict {predict:7.2f} img/s ({predict / base['predict_img_s']:.2f}×)  "
+                f"first step {record['first_step_s']:6.1f} s  peak RSS {record['peak_rss_mb']:.0f} MiB",
+                flush=True,
+            )
     devices = sorted({r["device"] for r in records if "device" in r})
     backends = sorted({r["backend"] for r in records if "backend" in r})
-    print(f"device: {'; '.join(devices)}; Keras backend: {', '.join(backends)}; ratios against the first "
-          f"setting listed", flush=True)
+    print(
+        f"device: {'; '.join(devices)}; Keras backend: {', '.join(backends)}; ratios against the first setting listed",
+        flush=True,
+    )
     if args.json:
         args.json.write_text(json.dumps({"header": head, "records": records}, indent=1))
     return 1 if any("error" in r for r in records) else 0

@@ -41,8 +41,15 @@ def cache_ours(paths: list[str], out: Path, threads: int) -> None:
     from lesionflow.cache import build_cache
 
     start = time.perf_counter()
-    build_cache([Path(p).stem for p in paths], paths, 224, out / "images.npy", out / "index.csv",
-                threads=threads, progress=False)
+    build_cache(
+        [Path(p).stem for p in paths],
+        paths,
+        224,
+        out / "images.npy",
+        out / "index.csv",
+        threads=threads,
+        progress=False,
+    )
     _emit({"seconds": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb()})
 
 
@@ -74,8 +81,12 @@ def default_speed() -> dict:
 
 
 ENCODER_CASES = [  # (model, encoder)
-    ("unet", "mobilenetv3small"), ("unet", "efficientnetb0"), ("unet", "densenet169"),
-    ("classifier", "mobilenetv3small"), ("classifier", "efficientnetb0"), ("classifier", "densenet201"),
+    ("unet", "mobilenetv3small"),
+    ("unet", "efficientnetb0"),
+    ("unet", "densenet169"),
+    ("classifier", "mobilenetv3small"),
+    ("classifier", "efficientnetb0"),
+    ("classifier", "densenet201"),
 ]
 
 
@@ -100,8 +111,9 @@ def encoder_case(kind: str, encoder: str, size: int, n: int, speed: dict) -> Non
     batch = 32 if (kind == "unet" and size >= 224) else 16
     x = rng.uniform(0, 255, (n, size, size, 3)).astype(np.float32)
     if kind == "unet":
-        model = build_unet(encoder, size,
-                           decoder_filters=(256, 128, 64, 32, 16) if size >= 224 else (64, 48, 32, 24, 16))
+        model = build_unet(
+            encoder, size, decoder_filters=(256, 128, 64, 32, 16) if size >= 224 else (64, 48, 32, 24, 16)
+        )
         y = (rng.random((n, size, size, 1)) > 0.5).astype(np.float32)
         loss = "binary_crossentropy"
     else:
@@ -119,10 +131,23 @@ def encoder_case(kind: str, encoder: str, size: int, n: int, speed: dict) -> Non
     t0 = time.perf_counter()
     model.predict(x, batch_size=batch, verbose=0)
     predict = time.perf_counter() - t0
-    _emit({"model": kind, "encoder": encoder, "size": size, "batch": batch, "n": n,
-           "params_m": model.count_params() / 1e6, "first_step_s": first,
-           "train_img_s": n / train, "predict_img_s": n / predict,
-           "peak_rss_mb": _peak_rss_mb(), "device": used, "backend": keras.backend.backend(), **speed})
+    _emit(
+        {
+            "model": kind,
+            "encoder": encoder,
+            "size": size,
+            "batch": batch,
+            "n": n,
+            "params_m": model.count_params() / 1e6,
+            "first_step_s": first,
+            "train_img_s": n / train,
+            "predict_img_s": n / predict,
+            "peak_rss_mb": _peak_rss_mb(),
+            "device": used,
+            "backend": keras.backend.backend(),
+            **speed,
+        }
+    )
 
 
 def main(argv: list[str]) -> int:

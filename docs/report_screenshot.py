@@ -41,8 +41,15 @@ def find_browser() -> str | None:
     return next((path for name in BROWSERS if (path := shutil.which(name))), None)
 
 
-def screenshot(report: str | Path, out: str | Path, show: str | None = None, width: int = 1400,
-               height: int = 820, browser: str | None = None, timeout: float = 120) -> Path:
+def screenshot(
+    report: str | Path,
+    out: str | Path,
+    show: str | None = None,
+    width: int = 1400,
+    height: int = 820,
+    browser: str | None = None,
+    timeout: float = 120,
+) -> Path:
     """Render ``report`` headless at ``width``×``height`` and write a PNG to ``out``; return ``out``."""
     import json
 
@@ -61,10 +68,23 @@ def screenshot(report: str | Path, out: str | Path, show: str | None = None, wid
             page = Path(tmp) / "report.html"
             page.write_text(text[:end] + _SHOW_RESULT % {"name": json.dumps(show)} + text[end:], encoding="utf-8")
         shot = Path(tmp) / "shot.png"
-        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                        f"--user-data-dir={Path(tmp) / 'profile'}", "--virtual-time-budget=5000",
-                        f"--window-size={width},{height}", f"--screenshot={shot}", page.as_uri()],
-                       check=True, capture_output=True, timeout=timeout)
+        subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                f"--user-data-dir={Path(tmp) / 'profile'}",
+                "--virtual-time-budget=5000",
+                f"--window-size={width},{height}",
+                f"--screenshot={shot}",
+                page.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
         if not shot.is_file():
             raise RuntimeError(f"{browser} wrote no screenshot")
         shutil.move(shot, out)

@@ -22,8 +22,11 @@ def textured_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
     for _channel in range(3):
         f = rng.uniform(1, 4, size=4)
         ph = rng.uniform(0, 6.28, size=4)
-        v = (np.sin(f[0] * 6.28 * xx + ph[0]) + np.sin(f[1] * 6.28 * yy + ph[1])
-             + 0.5 * np.sin(f[2] * 6.28 * (xx + yy) + ph[2]))
+        v = (
+            np.sin(f[0] * 6.28 * xx + ph[0])
+            + np.sin(f[1] * 6.28 * yy + ph[1])
+            + 0.5 * np.sin(f[2] * 6.28 * (xx + yy) + ph[2])
+        )
         channels.append(v)
     img = np.stack(channels, -1)
     img = (img - img.min()) / (img.max() - img.min()) * 200 + 25

@@ -118,11 +118,7 @@ class SlurmCluster:
     def env(self, extra: dict | None = None) -> dict:
         """Environment for snakemake: the current Python's bin/ first on PATH (jobs run
         `python -m snakemake` and the rules' commands with it), no SLURM/GPU variables."""
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(_SCRUBBED_PREFIXES) and k not in _SCRUBBED_VARS
-        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES) and k not in _SCRUBBED_VARS}
         bindir = str(Path(sys.executable).parent)
         env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "/usr/bin:/bin")])
         env["LESIONFLOW_SLURM_DIR"] = str(self.base_dir)
@@ -204,7 +200,11 @@ class SlurmCluster:
 def _run(cmd: Sequence[str], timeout: float = 30, env: dict | None = None) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(
-            list(cmd), capture_output=True, text=True, timeout=timeout, env=env,
+            list(cmd),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
             stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as e:

@@ -31,16 +31,29 @@ def dark_is_lesion(batch: np.ndarray) -> np.ndarray:
     return (batch.mean(axis=3, keepdims=True) < 128).astype(np.float32) * 0.98 + 0.01
 
 
-def segmenter(models: Sequence[MapModel], size: int, tta: bool = False, post: PostProcess = PLAIN,
-              chunk_size: int = 256) -> Predictor:
-    spec = EnsembleSpec(stage="segmentation", folds=tuple(range(len(models))),
-                        models=tuple(f"fold_{k}/model.keras" for k in range(len(models))), image_size=size,
-                        encoder="stub", tta=tta, postprocess=post)
+def segmenter(
+    models: Sequence[MapModel], size: int, tta: bool = False, post: PostProcess = PLAIN, chunk_size: int = 256
+) -> Predictor:
+    spec = EnsembleSpec(
+        stage="segmentation",
+        folds=tuple(range(len(models))),
+        models=tuple(f"fold_{k}/model.keras" for k in range(len(models))),
+        image_size=size,
+        encoder="stub",
+        tta=tta,
+        postprocess=post,
+    )
     return Predictor(spec, models, chunk_size)
 
 
 def classifier(models: Sequence[MapModel], size: int, tta: bool = False, chunk_size: int = 256) -> Predictor:
-    spec = EnsembleSpec(stage="classification", folds=tuple(range(len(models))),
-                        models=tuple(f"fold_{k}/model.keras" for k in range(len(models))), image_size=size,
-                        encoder="stub", tta=tta, classes=tuple(isic.CLASSES))
+    spec = EnsembleSpec(
+        stage="classification",
+        folds=tuple(range(len(models))),
+        models=tuple(f"fold_{k}/model.keras" for k in range(len(models))),
+        image_size=size,
+        encoder="stub",
+        tta=tta,
+        classes=tuple(isic.CLASSES),
+    )
     return Predictor(spec, models, chunk_size)

@@ -21,14 +21,23 @@ def _images_and_masks() -> tuple[np.ndarray, np.ndarray]:
 DEFAULT_AUGMENTATION = Augmentation()
 
 
-def _epoch(epoch: int, seed: int = 3, augmentation: Augmentation | None = DEFAULT_AUGMENTATION,
-           targets: str = "masks") -> tuple[np.ndarray, np.ndarray]:
+def _epoch(
+    epoch: int, seed: int = 3, augmentation: Augmentation | None = DEFAULT_AUGMENTATION, targets: str = "masks"
+) -> tuple[np.ndarray, np.ndarray]:
     """All images and targets of one training epoch, in the order they come."""
     images, masks = _images_and_masks()
     labels = np.eye(N, dtype=np.float32)  # one-hot of the image's own index: shows the order
-    ds = make_dataset(images=images, indices=np.arange(N), targets=masks if targets == "masks" else labels,
-                      batch_size=BATCH, training=True, seed=seed, augmentation=augmentation,
-                      target_is_mask=targets == "masks", epoch=epoch)
+    ds = make_dataset(
+        images=images,
+        indices=np.arange(N),
+        targets=masks if targets == "masks" else labels,
+        batch_size=BATCH,
+        training=True,
+        seed=seed,
+        augmentation=augmentation,
+        target_is_mask=targets == "masks",
+        epoch=epoch,
+    )
     batches = list(ds.as_numpy_iterator())
     assert [len(x) for x, _ in batches] == [5, 5, 2]  # one epoch; the last batch is the remainder
     return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])
@@ -66,7 +75,15 @@ def test_the_same_seed_and_epoch_give_the_same_batches_another_seed_others():
 
 def test_validation_batches_keep_their_order_and_pixels():
     images, masks = _images_and_masks()
-    ds = make_dataset(images=images, indices=[3, 1, 2], targets=masks, batch_size=2, training=False, seed=3,
-                      augmentation=Augmentation(), target_is_mask=True)
+    ds = make_dataset(
+        images=images,
+        indices=[3, 1, 2],
+        targets=masks,
+        batch_size=2,
+        training=False,
+        seed=3,
+        augmentation=Augmentation(),
+        target_is_mask=True,
+    )
     got = np.concatenate([x for x, _ in ds.as_numpy_iterator()])
     np.testing.assert_array_equal(got, images[[3, 1, 2]].astype(np.float32))

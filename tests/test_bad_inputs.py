@@ -126,6 +126,7 @@ def edit_csv(relative: str, edit: Callable[[pd.DataFrame], pd.DataFrame]) -> Cal
         path = data / relative
         edit(pd.read_csv(path, dtype=str)).to_csv(path, index=False)
         return path
+
     return apply
 
 
@@ -138,6 +139,7 @@ def row_with_id(image_id: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
     def edit(table: pd.DataFrame) -> pd.DataFrame:
         table.loc[2, "image"] = image_id  # row 4 of the file
         return table
+
     return edit
 
 
@@ -193,74 +195,176 @@ CASES = [
     Case("text-file-named-jpg", "results/checks/train.json", ("not a readable image",), text_as_jpeg),
     Case("empty-jpg", "results/checks/seg_train.json", ("not a readable image",), empty_jpeg),
     # masks: the ISIC format is an 8-bit single-channel 0/255 PNG of the image's size
-    Case("16-bit-mask", "results/checks/seg_train.json",
-         ("mask must be an 8-bit single-channel image, got a 16-bit image (mode 'I;16')",), mask_16bit),
-    Case("palette-mask", "results/checks/seg_train.json",
-         ("mask must be an 8-bit single-channel image, got a palette (indexed-colour) image (mode 'P')",),
-         mask_palette),
-    Case("rgb-mask", "results/checks/seg_train.json",
-         ("mask must be an 8-bit single-channel image, got an RGB colour image (mode 'RGB')",), mask_rgb),
-    Case("mask-of-another-size", "results/cache/seg_train/images.npy",
-         ("mask is", "but its image is", "(width×height)"), mask_other_size),
-    Case("non-binary-mask", "results/checks/seg_train.json",
-         ("mask is not binary: values other than 0 and 255 found",), mask_not_binary),
-    Case("missing-mask", "results/checks/seg_train.json",  # found while planning
-         ("mask of image ISIC_", "does not exist", "(images without a mask: 1 of 24)"), mask_missing),
+    Case(
+        "16-bit-mask",
+        "results/checks/seg_train.json",
+        ("mask must be an 8-bit single-channel image, got a 16-bit image (mode 'I;16')",),
+        mask_16bit,
+    ),
+    Case(
+        "palette-mask",
+        "results/checks/seg_train.json",
+        ("mask must be an 8-bit single-channel image, got a palette (indexed-colour) image (mode 'P')",),
+        mask_palette,
+    ),
+    Case(
+        "rgb-mask",
+        "results/checks/seg_train.json",
+        ("mask must be an 8-bit single-channel image, got an RGB colour image (mode 'RGB')",),
+        mask_rgb,
+    ),
+    Case(
+        "mask-of-another-size",
+        "results/cache/seg_train/images.npy",
+        ("mask is", "but its image is", "(width×height)"),
+        mask_other_size,
+    ),
+    Case(
+        "non-binary-mask",
+        "results/checks/seg_train.json",
+        ("mask is not binary: values other than 0 and 255 found",),
+        mask_not_binary,
+    ),
+    Case(
+        "missing-mask",
+        "results/checks/seg_train.json",  # found while planning
+        ("mask of image ISIC_", "does not exist", "(images without a mask: 1 of 24)"),
+        mask_missing,
+    ),
     # training labels: checked before segmentation training and the classifier's folds
-    Case("label-csv-missing-a-class-column", "results/checks/labels.json",
-         ("missing column(s) VASC", "expected image,MEL,NV,BCC,AKIEC,BKL,DF,VASC"),
-         edit_csv(TRAIN_CSV, lambda t: t.drop(columns="VASC"))),
-    Case("label-csv-extra-column", "results/checks/labels.json", ("unexpected column(s) SCC",),
-         edit_csv(TRAIN_CSV, lambda t: t.assign(SCC="0.0"))),
-    Case("row-with-two-labels", "results/checks/labels.json",
-         ("row 5 (ISIC_", "is not one-hot: MEL=1, NV=1"), edit_csv(TRAIN_CSV, two_labels)),
-    Case("label-for-missing-image", "results/checks/labels.json",
-         ("label for image ISIC_0024306 which does not exist", "(not among the 36 images; 1 such row)"),
-         label_without_image, row=2),
-    Case("image-without-label", "results/checks/labels.json", ("image ISIC_0024310 has no label (1 such image)",),
-         image_without_label),
-    Case("image-listed-twice", "results/checks/labels.json", ("is listed more than once (rows 3 and 4)",),
-         edit_csv(TRAIN_CSV, row_with_id("ISIC_0024307")), row=4),
-    Case("path-in-label-csv", "results/checks/labels.json",
-         ("'../../etc/passwd' is not an ISIC image id (ISIC_ followed by 7 digits)",),
-         edit_csv(TRAIN_CSV, row_with_id("../../etc/passwd")), row=4),
+    Case(
+        "label-csv-missing-a-class-column",
+        "results/checks/labels.json",
+        ("missing column(s) VASC", "expected image,MEL,NV,BCC,AKIEC,BKL,DF,VASC"),
+        edit_csv(TRAIN_CSV, lambda t: t.drop(columns="VASC")),
+    ),
+    Case(
+        "label-csv-extra-column",
+        "results/checks/labels.json",
+        ("unexpected column(s) SCC",),
+        edit_csv(TRAIN_CSV, lambda t: t.assign(SCC="0.0")),
+    ),
+    Case(
+        "row-with-two-labels",
+        "results/checks/labels.json",
+        ("row 5 (ISIC_", "is not one-hot: MEL=1, NV=1"),
+        edit_csv(TRAIN_CSV, two_labels),
+    ),
+    Case(
+        "label-for-missing-image",
+        "results/checks/labels.json",
+        ("label for image ISIC_0024306 which does not exist", "(not among the 36 images; 1 such row)"),
+        label_without_image,
+        row=2,
+    ),
+    Case(
+        "image-without-label",
+        "results/checks/labels.json",
+        ("image ISIC_0024310 has no label (1 such image)",),
+        image_without_label,
+    ),
+    Case(
+        "image-listed-twice",
+        "results/checks/labels.json",
+        ("is listed more than once (rows 3 and 4)",),
+        edit_csv(TRAIN_CSV, row_with_id("ISIC_0024307")),
+        row=4,
+    ),
+    Case(
+        "path-in-label-csv",
+        "results/checks/labels.json",
+        ("'../../etc/passwd' is not an ISIC image id (ISIC_ followed by 7 digits)",),
+        edit_csv(TRAIN_CSV, row_with_id("../../etc/passwd")),
+        row=4,
+    ),
     Case("empty-label-csv", "results/checks/labels.json", ("not a readable CSV", "EmptyDataError"), empty_csv),
-    Case("groupings-without-lesion-id", "results/checks/labels.json", ("missing column 'lesion_id'",),
-         edit_csv(GROUPINGS, lambda t: t.drop(columns="lesion_id"))),
-    Case("groupings-row-for-missing-image", "results/checks/labels.json",
-         ("lesion_id for image ISIC_0099999 which does not exist",),
-         edit_csv(GROUPINGS, row_with_id("ISIC_0099999")), row=4),
-    Case("path-in-groupings", "results/checks/labels.json", ("'/etc/passwd' is not an ISIC image id",),
-         edit_csv(GROUPINGS, row_with_id("/etc/passwd")), row=4),
-    Case("empty-lesion-id", "results/checks/labels.json", ("has an empty lesion_id",),
-         edit_csv(GROUPINGS, lambda t: t.assign(lesion_id=t["lesion_id"].where(t.index != 2, ""))), row=4),
+    Case(
+        "groupings-without-lesion-id",
+        "results/checks/labels.json",
+        ("missing column 'lesion_id'",),
+        edit_csv(GROUPINGS, lambda t: t.drop(columns="lesion_id")),
+    ),
+    Case(
+        "groupings-row-for-missing-image",
+        "results/checks/labels.json",
+        ("lesion_id for image ISIC_0099999 which does not exist",),
+        edit_csv(GROUPINGS, row_with_id("ISIC_0099999")),
+        row=4,
+    ),
+    Case(
+        "path-in-groupings",
+        "results/checks/labels.json",
+        ("'/etc/passwd' is not an ISIC image id",),
+        edit_csv(GROUPINGS, row_with_id("/etc/passwd")),
+        row=4,
+    ),
+    Case(
+        "empty-lesion-id",
+        "results/checks/labels.json",
+        ("has an empty lesion_id",),
+        edit_csv(GROUPINGS, lambda t: t.assign(lesion_id=t["lesion_id"].where(t.index != 2, ""))),
+        row=4,
+    ),
     # the ground truth of the test set: checked on its own, as only scoring reads it
-    Case("test-label-csv-two-labels", "results/checks/test_ground_truth.json", ("row 5 (ISIC_", "is not one-hot"),
-         edit_csv(TEST_CSV, two_labels)),
-    Case("test-mask-of-another-size", "results/checks/test_ground_truth.json",
-         ("mask is 300×225 but its image is 600×450 (width×height)",), held_out_mask_other_size),
+    Case(
+        "test-label-csv-two-labels",
+        "results/checks/test_ground_truth.json",
+        ("row 5 (ISIC_", "is not one-hot"),
+        edit_csv(TEST_CSV, two_labels),
+    ),
+    Case(
+        "test-mask-of-another-size",
+        "results/checks/test_ground_truth.json",
+        ("mask is 300×225 but its image is 600×450 (width×height)",),
+        held_out_mask_other_size,
+    ),
     # the layout: found while planning, before any job
-    Case("empty-image-folder", "results/checks/test.json", ("image folder holds no ISIC_<id>.jpg images",),
-         empty_folder),
-    Case("missing-image-folder", "results/checks/test.json", ("image folder does not exist", "config key data_dir"),
-         missing_folder),
-    Case("data-dir-does-not-exist", "results/checks/test.json", ("data_dir does not exist (config key data_dir)",),
-         missing_data_dir),
+    Case(
+        "empty-image-folder", "results/checks/test.json", ("image folder holds no ISIC_<id>.jpg images",), empty_folder
+    ),
+    Case(
+        "missing-image-folder",
+        "results/checks/test.json",
+        ("image folder does not exist", "config key data_dir"),
+        missing_folder,
+    ),
+    Case(
+        "data-dir-does-not-exist",
+        "results/checks/test.json",
+        ("data_dir does not exist (config key data_dir)",),
+        missing_data_dir,
+    ),
     # config values: checked when the workflow is parsed, naming the key's path
-    Case("one-fold", "results/checks/test.json",
-         ("config key segmentation.folds: 1 is less than the minimum of 2",), config={"segmentation": {"folds": 1}}),
-    Case("image-size-zero", "results/checks/test.json",
-         ("config key segmentation.image_size: 0 is less than the minimum of 32",),
-         config={"segmentation": {"image_size": 0}}),
-    Case("unknown-encoder", "results/checks/test.json",
-         ("config key classification.model.encoder: 'resnet9000' is not one of",),
-         config={"classification": {"model": {"encoder": "resnet9000"}}}),
-    Case("negative-learning-rate", "results/checks/test.json",
-         ("config key segmentation.training.learning_rate: -0.001 is less than or equal to the minimum of 0",),
-         config={"segmentation": {"training": {"learning_rate": -0.001}}}),
-    Case("misspelt-key", "results/checks/test.json",
-         ("config key segmentation: unknown key(s) 'fold' (known keys: image_size, folds,",),
-         config={"segmentation": {"fold": 3}}),
+    Case(
+        "one-fold",
+        "results/checks/test.json",
+        ("config key segmentation.folds: 1 is less than the minimum of 2",),
+        config={"segmentation": {"folds": 1}},
+    ),
+    Case(
+        "image-size-zero",
+        "results/checks/test.json",
+        ("config key segmentation.image_size: 0 is less than the minimum of 32",),
+        config={"segmentation": {"image_size": 0}},
+    ),
+    Case(
+        "unknown-encoder",
+        "results/checks/test.json",
+        ("config key classification.model.encoder: 'resnet9000' is not one of",),
+        config={"classification": {"model": {"encoder": "resnet9000"}}},
+    ),
+    Case(
+        "negative-learning-rate",
+        "results/checks/test.json",
+        ("config key segmentation.training.learning_rate: -0.001 is less than or equal to the minimum of 0",),
+        config={"segmentation": {"training": {"learning_rate": -0.001}}},
+    ),
+    Case(
+        "misspelt-key",
+        "results/checks/test.json",
+        ("config key segmentation: unknown key(s) 'fold' (known keys: image_size, folds,",),
+        config={"segmentation": {"fold": 3}},
+    ),
 ]
 
 
@@ -272,8 +376,18 @@ def run_case(case: Case, good_data: Path, tmp_path: Path):
     named = case.breaks(data).relative_to(workdir) if case.breaks else None
     config = {"data_dir": DATA, "demo": {"generate": False}, **case.config}
     (workdir / "case.yaml").write_text(yaml.safe_dump(config))
-    proc = snakemake(workdir, "--configfile", TEST_CONFIG, "case.yaml", "--cores", "1", case.target,
-                     config=None, check=False, timeout=300)
+    proc = snakemake(
+        workdir,
+        "--configfile",
+        TEST_CONFIG,
+        "case.yaml",
+        "--cores",
+        "1",
+        case.target,
+        config=None,
+        check=False,
+        timeout=300,
+    )
     return workdir, proc, named
 
 
@@ -292,8 +406,15 @@ def test_bad_input_fails_with_one_clear_line(case, good_data, tmp_path):
         assert line.startswith(f"ERROR: {where}"), line
     assert "Traceback" not in output, output[-3000:]
     results = workdir / "results"
-    left = [p.relative_to(workdir) for p in results.rglob("*") if p.is_file() and "logs" not in p.parts
-            and "benchmarks" not in p.parts] if results.exists() else []
+    left = (
+        [
+            p.relative_to(workdir)
+            for p in results.rglob("*")
+            if p.is_file() and "logs" not in p.parts and "benchmarks" not in p.parts
+        ]
+        if results.exists()
+        else []
+    )
     assert left == [], left  # neither the check's JSON, nor a cache, nor a temporary file
 
 
@@ -301,8 +422,10 @@ def test_good_data_passes_every_check_and_records_what_it_checked(good_data, tmp
     workdir = copy_checkout(tmp_path / "checkout")
     shutil.copytree(good_data, workdir / DATA)
     (workdir / "case.yaml").write_text(yaml.safe_dump({"data_dir": DATA, "demo": {"generate": False}}))
-    targets = [f"results/checks/{name}.json"
-               for name in ("seg_train", "train", "validation", "test", "labels", "test_ground_truth")]
+    targets = [
+        f"results/checks/{name}.json"
+        for name in ("seg_train", "train", "validation", "test", "labels", "test_ground_truth")
+    ]
     snakemake(workdir, "--configfile", TEST_CONFIG, "case.yaml", "--cores", "2", *targets, config=None)
     checks = {Path(t).stem: json.loads((workdir / t).read_text()) for t in targets}
     assert checks["seg_train"]["images"] == checks["seg_train"]["masks"] == 24
@@ -321,8 +444,19 @@ def test_bad_training_labels_stop_the_whole_workflow_before_segmentation_trainin
     shutil.copytree(good_data, workdir / DATA)
     broken = edit_csv(TRAIN_CSV, two_labels)(workdir / DATA).relative_to(workdir)
     (workdir / "case.yaml").write_text(yaml.safe_dump({"data_dir": DATA, "demo": {"generate": False}}))
-    proc = snakemake(workdir, "--configfile", TEST_CONFIG, "case.yaml", "--cores", "2", "--resources", "gpu=1",
-                     config=None, check=False, timeout=600)
+    proc = snakemake(
+        workdir,
+        "--configfile",
+        TEST_CONFIG,
+        "case.yaml",
+        "--cores",
+        "2",
+        "--resources",
+        "gpu=1",
+        config=None,
+        check=False,
+        timeout=600,
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     errors = [line for line in output.splitlines() if line.startswith("ERROR: ")]
@@ -337,8 +471,9 @@ def test_a_config_file_cannot_run_code_through_yaml_tags(tmp_path):
     workdir = copy_checkout(tmp_path / "checkout")
     marker = tmp_path / "pwned"
     (workdir / "case.yaml").write_text(f"data_dir: !!python/object/apply:os.system ['touch {marker}']\n")
-    proc = snakemake(workdir, "--configfile", TEST_CONFIG, "case.yaml", "-n", "--cores", "1",
-                     config=None, check=False, timeout=120)
+    proc = snakemake(
+        workdir, "--configfile", TEST_CONFIG, "case.yaml", "-n", "--cores", "1", config=None, check=False, timeout=120
+    )
     assert proc.returncode != 0
     assert "not valid JSON or YAML" in proc.stdout + proc.stderr
     assert not marker.exists()

@@ -22,7 +22,7 @@ def image_set(make_jpeg, tmp_path):
     for i, (image_id, (h, w)) in enumerate(zip(ids, sizes)):
         images.append(make_jpeg(f"{image_id}.jpg", h, w, seed=i))
         m = np.zeros((h, w), np.uint8)
-        m[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 255
+        m[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = 255
         path = tmp_path / f"{image_id}_segmentation.png"
         Image.fromarray(m).save(path)
         masks.append(path)
@@ -32,8 +32,9 @@ def image_set(make_jpeg, tmp_path):
 def test_cache_shapes_index_and_masks(image_set, tmp_path):
     ids, images, masks, sizes = image_set
     out = tmp_path / "cache"
-    table = build_cache(ids, images, 64, out / "images.npy", out / "index.csv", masks, out / "masks.npy",
-                        threads=2, progress=False)
+    table = build_cache(
+        ids, images, 64, out / "images.npy", out / "index.csv", masks, out / "masks.npy", threads=2, progress=False
+    )
     cache = load_cache(out / "images.npy", out / "index.csv", out / "masks.npy")
     assert cache.images.shape == (4, 64, 64, 3) and cache.images.dtype == np.uint8
     assert cache.masks.shape == (4, 64, 64) and set(np.unique(cache.masks)) == {0, 1}
@@ -47,18 +48,37 @@ def test_cache_shapes_index_and_masks(image_set, tmp_path):
 def test_cache_is_identical_with_one_or_many_threads(image_set, tmp_path):
     ids, images, _, _ = image_set
     for threads in (1, 2):
-        build_cache(ids, images, 32, tmp_path / f"{threads}.npy", tmp_path / f"{threads}.csv", threads=threads,
-                    progress=False)
+        build_cache(
+            ids, images, 32, tmp_path / f"{threads}.npy", tmp_path / f"{threads}.csv", threads=threads, progress=False
+        )
     assert (tmp_path / "1.npy").read_bytes() == (tmp_path / "2.npy").read_bytes()
 
 
 def test_chunked_writing_gives_the_same_cache(image_set, tmp_path, monkeypatch):
     ids, images, masks, _ = image_set
-    build_cache(ids, images, 32, tmp_path / "one.npy", tmp_path / "one.csv", masks, tmp_path / "one_m.npy",
-                threads=2, progress=False)
+    build_cache(
+        ids,
+        images,
+        32,
+        tmp_path / "one.npy",
+        tmp_path / "one.csv",
+        masks,
+        tmp_path / "one_m.npy",
+        threads=2,
+        progress=False,
+    )
     monkeypatch.setattr("lesionflow.cache.CHUNK", 3)  # 4 images: a full chunk and a partial one
-    build_cache(ids, images, 32, tmp_path / "chunks.npy", tmp_path / "chunks.csv", masks, tmp_path / "chunks_m.npy",
-                threads=2, progress=False)
+    build_cache(
+        ids,
+        images,
+        32,
+        tmp_path / "chunks.npy",
+        tmp_path / "chunks.csv",
+        masks,
+        tmp_path / "chunks_m.npy",
+        threads=2,
+        progress=False,
+    )
     assert (tmp_path / "one.npy").read_bytes() == (tmp_path / "chunks.npy").read_bytes()
     assert (tmp_path / "one_m.npy").read_bytes() == (tmp_path / "chunks_m.npy").read_bytes()
     assert (tmp_path / "one.csv").read_text() == (tmp_path / "chunks.csv").read_text()
@@ -69,8 +89,7 @@ def test_corrupt_image_leaves_no_cache(image_set, tmp_path):
     images[2].write_bytes(b"garbage")
     out = tmp_path / "cache"
     with pytest.raises(InputError, match=f"{ids[2]}.jpg"):
-        build_cache(ids, images, 32, out / "images.npy", out / "index.csv", masks, out / "masks.npy",
-                    progress=False)
+        build_cache(ids, images, 32, out / "images.npy", out / "index.csv", masks, out / "masks.npy", progress=False)
     assert list(out.iterdir()) == []
 
 
@@ -79,8 +98,7 @@ def test_missing_mask_leaves_no_cache(image_set, tmp_path):
     masks[1].unlink()
     out = tmp_path / "cache"
     with pytest.raises(InputError, match=f"{ids[1]}_segmentation.png: file does not exist"):
-        build_cache(ids, images, 32, out / "images.npy", out / "index.csv", masks, out / "masks.npy",
-                    progress=False)
+        build_cache(ids, images, 32, out / "images.npy", out / "index.csv", masks, out / "masks.npy", progress=False)
     assert list(out.iterdir()) == []
 
 
@@ -88,8 +106,7 @@ def test_size_mismatched_mask_is_refused(image_set, tmp_path):
     ids, images, masks, _ = image_set
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(masks[0])
     with pytest.raises(InputError, match="mask is 10×10 but its image is 600×450"):
-        build_cache(ids, images, 32, tmp_path / "i.npy", tmp_path / "i.csv", masks, tmp_path / "m.npy",
-                    progress=False)
+        build_cache(ids, images, 32, tmp_path / "i.npy", tmp_path / "i.csv", masks, tmp_path / "m.npy", progress=False)
 
 
 def test_empty_set_is_refused(tmp_path):
@@ -112,8 +129,9 @@ def test_exif_rotated_image_and_its_mask_line_up_on_the_stored_grid(tmp_path):
     assert check_images([image], [mask])["largest_image_hw"] == list(ROTATED_LESION_SIZE)  # no size error
 
     out = tmp_path / "cache"
-    table = build_cache([image_id], [image], 32, out / "images.npy", out / "index.csv", [mask], out / "masks.npy",
-                        progress=False)
+    table = build_cache(
+        [image_id], [image], 32, out / "images.npy", out / "index.csv", [mask], out / "masks.npy", progress=False
+    )
     assert tuple(table.loc[0, ["height", "width"]]) == ROTATED_LESION_SIZE
     cache = load_cache(out / "images.npy", out / "index.csv", out / "masks.npy")
     dark = cache.images[0].mean(axis=2) < 128  # the lesion as the cached image shows it
@@ -127,8 +145,13 @@ def test_exif_rotated_image_and_its_mask_line_up_on_the_stored_grid(tmp_path):
 
     from support import MapModel, dark_is_lesion, segmenter
 
-    write_masks(segmenter([MapModel(dark_is_lesion)], 32), cache.images, cache.index, tmp_path / "predicted",
-                names=[isic.mask_name(image_id)])
+    write_masks(
+        segmenter([MapModel(dark_is_lesion)], 32),
+        cache.images,
+        cache.index,
+        tmp_path / "predicted",
+        names=[isic.mask_name(image_id)],
+    )
     with Image.open(tmp_path / "predicted" / isic.mask_name(image_id)) as predicted:
         assert predicted.size == ROTATED_LESION_SIZE[::-1]  # (W, H) of the stored grid
         assert _overlap(np.asarray(predicted) > 128, truth > 0) > 0.8

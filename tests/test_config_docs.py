@@ -56,10 +56,12 @@ def test_every_schema_key_is_described_in_config_readme():
 def test_shipped_configs_are_valid(path):
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     if path != "config/config.yaml":  # merged over the default, as Snakemake merges config files
+
         def merge(into: dict, new: dict) -> dict:
             for key, value in new.items():
                 into[key] = merge(dict(into.get(key) or {}), value) if isinstance(value, dict) else value
             return into
+
         config = merge(config, yaml.safe_load((ROOT / path).read_text()))
     check_config(config, SCHEMA)
     validate(config, schema=str(SCHEMA))

@@ -32,9 +32,16 @@ from workflow_run import REPO, TEST_CONFIG, copy_checkout, snakemake
 pytestmark = pytest.mark.workflow
 
 #: Another spec than the test config's: other image ids and counts, so nothing matches a demo by chance.
-USERS_SPEC = DemoSpec(seed=99, seg_train=10, seg_validation=1, seg_test=1, seg_large=0,
-                      train_counts={"MEL": 3, "NV": 5, "BCC": 3, "AKIEC": 3, "BKL": 3, "DF": 3, "VASC": 3},
-                      validation=4, test=8)
+USERS_SPEC = DemoSpec(
+    seed=99,
+    seg_train=10,
+    seg_validation=1,
+    seg_test=1,
+    seg_large=0,
+    train_counts={"MEL": 3, "NV": 5, "BCC": 3, "AKIEC": 3, "BKL": 3, "DF": 3, "VASC": 3},
+    validation=4,
+    test=8,
+)
 
 
 def manifest(root: Path) -> dict[str, str]:
@@ -140,9 +147,11 @@ def test_a_users_file_at_a_demo_name_stops_planning_and_stays(demo_checkout):
     proc = snakemake(workdir, "--cores", "2", "--resources", "gpu=1", check=False)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR: ")]
     assert proc.returncode != 0
-    assert errors == [f"ERROR: {Path(data_dir.relative_to(workdir)) / labels}: the demo generator would replace "
-                      "this file, but it did not write it; nothing was changed. Move the file away, or set "
-                      "demo.generate: false to use data_dir as it is"]
+    assert errors == [
+        f"ERROR: {Path(data_dir.relative_to(workdir)) / labels}: the demo generator would replace "
+        "this file, but it did not write it; nothing was changed. Move the file away, or set "
+        "demo.generate: false to use data_dir as it is"
+    ]
     assert manifest(data_dir) == before and not (workdir / "results").exists()
 
 

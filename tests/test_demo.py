@@ -20,11 +20,18 @@ from lesionflow.errors import InputError
 from lesionflow.isic import CLASSES, FOLDERS, GROUPINGS_CSV, ID_PATTERN, IMAGE_SUFFIX, LABEL_CSV, MASK_SUFFIX
 
 SMALL_COUNTS = {"MEL": 3, "NV": 3, "BCC": 2, "AKIEC": 2, "BKL": 2, "DF": 2, "VASC": 2}
-SMALL = DemoSpec(seg_train=5, seg_validation=1, seg_test=1, seg_large=1, train_counts=SMALL_COUNTS,
-                 validation=7, test=14, seed=7)
-TINY = dict(seg_train=2, seg_validation=0, seg_test=1, seg_large=0,
-            train_counts={"MEL": 2, "NV": 1, "BCC": 1, "AKIEC": 1, "BKL": 1, "DF": 1, "VASC": 1},
-            validation=1, test=2)
+SMALL = DemoSpec(
+    seg_train=5, seg_validation=1, seg_test=1, seg_large=1, train_counts=SMALL_COUNTS, validation=7, test=14, seed=7
+)
+TINY = dict(
+    seg_train=2,
+    seg_validation=0,
+    seg_test=1,
+    seg_large=0,
+    train_counts={"MEL": 2, "NV": 1, "BCC": 1, "AKIEC": 1, "BKL": 1, "DF": 1, "VASC": 1},
+    validation=1,
+    test=2,
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +75,17 @@ def test_from_dict_rejects_an_unknown_key_naming_it():
         DemoSpec.from_dict({"seg_train": 3, "seg_trian": 4})
 
 
-@pytest.mark.parametrize("settings, words", [
-    ({"train_counts": {**SMALL_COUNTS, "SCC": 1}}, "SCC"),
-    ({"train_counts": {"MEL": 1}}, "missing"),
-    ({"test": -1}, "test"),
-    ({"width": "600"}, "width"),
-    ({"seg_large": 5, "seg_train": 2}, "seg_large"),
-    ({"validation_ground_truth": "yes"}, "validation_ground_truth"),
-])
+@pytest.mark.parametrize(
+    "settings, words",
+    [
+        ({"train_counts": {**SMALL_COUNTS, "SCC": 1}}, "SCC"),
+        ({"train_counts": {"MEL": 1}}, "missing"),
+        ({"test": -1}, "test"),
+        ({"width": "600"}, "width"),
+        ({"seg_large": 5, "seg_train": 2}, "seg_large"),
+        ({"validation_ground_truth": "yes"}, "validation_ground_truth"),
+    ],
+)
 def test_bad_settings_raise_input_error(settings, words):
     with pytest.raises(InputError, match=words):
         DemoSpec.from_dict(settings)
@@ -90,8 +100,14 @@ def test_layout_and_file_names(small):
     assert {p.name for p in data_dir.iterdir()} == expected  # no staging or temporary leftovers
     assert [p.name for p in data_dir.rglob(".*")] == [demo.MARKER]
     counts = {
-        "seg_train_images": 5, "seg_train_masks": 5, "seg_validation_images": 1, "seg_test_images": 1,
-        "train_images": sum(SMALL_COUNTS.values()), "validation_images": 7, "test_images": 14, "test_masks": 14,
+        "seg_train_images": 5,
+        "seg_train_masks": 5,
+        "seg_validation_images": 1,
+        "seg_test_images": 1,
+        "train_images": sum(SMALL_COUNTS.values()),
+        "validation_images": 7,
+        "test_images": 14,
+        "test_masks": 14,
     }
     all_ids: list[str] = []
     for key, n in counts.items():
@@ -106,10 +122,17 @@ def test_layout_and_file_names(small):
     assert _ids(data_dir / FOLDERS["seg_train_masks"], MASK_SUFFIX) == _ids(data_dir / FOLDERS["seg_train_images"])
     assert _ids(data_dir / FOLDERS["test_masks"], MASK_SUFFIX) == _ids(data_dir / FOLDERS["test_images"])
     assert sorted(p.name for p in (data_dir / FOLDERS["train_labels"]).iterdir()) == sorted(
-        [LABEL_CSV["train"], GROUPINGS_CSV])
+        [LABEL_CSV["train"], GROUPINGS_CSV]
+    )
     assert [p.name for p in (data_dir / FOLDERS["test_labels"]).iterdir()] == [LABEL_CSV["test"]]
-    assert summary["images"] == {"seg_train": 5, "seg_validation": 1, "seg_test": 1,
-                                 "train": 16, "validation": 7, "test": 14}
+    assert summary["images"] == {
+        "seg_train": 5,
+        "seg_validation": 1,
+        "seg_test": 1,
+        "train": 16,
+        "validation": 7,
+        "test": 14,
+    }
 
 
 def test_planned_files_are_exactly_the_files_written(small):
@@ -353,8 +376,10 @@ def test_an_empty_folder_is_written_and_marked(tmp_path):
     assert set(marker["files"]) == written
     assert marker["details"]["spec"]["seed"] == 1
     path = tmp_path / "d" / FOLDERS["test_labels"] / LABEL_CSV["test"]
-    assert marker["files"][f"{FOLDERS['test_labels']}/{LABEL_CSV['test']}"]["sha256"] == \
-        hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (
+        marker["files"][f"{FOLDERS['test_labels']}/{LABEL_CSV['test']}"]["sha256"]
+        == hashlib.sha256(path.read_bytes()).hexdigest()
+    )
 
 
 def test_data_dir_that_is_a_file_is_refused(tmp_path):

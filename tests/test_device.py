@@ -46,13 +46,25 @@ def claim_env(locks: Path, visible: str | None = "0,1,2") -> dict[str, str]:
 class Claimer:
     """A process holding one GPU claim."""
 
-    def __init__(self, tmp_path: Path, name: str, env: dict[str, str], wait_minutes: float = 0,
-                 cwd: Path | None = None, configured: str | list = "auto"):
+    def __init__(
+        self,
+        tmp_path: Path,
+        name: str,
+        env: dict[str, str],
+        wait_minutes: float = 0,
+        cwd: Path | None = None,
+        configured: str | list = "auto",
+    ):
         self.report = tmp_path / f"{name}.claimed"
-        self.proc = subprocess.Popen([sys.executable, "-c", CLAIMER, name, str(wait_minutes), str(self.report),
-                                      json.dumps(configured)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env, cwd=cwd or tmp_path)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", CLAIMER, name, str(wait_minutes), str(self.report), json.dumps(configured)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=cwd or tmp_path,
+        )
 
     def device(self, timeout: float = 30) -> str:
         """The device it claimed (waits for the claim)."""
@@ -114,7 +126,8 @@ def test_one_claimer_too_many_fails_with_one_line_naming_the_holders(claimers):
     assert extra.proc.returncode == 1
     last = stderr.strip().splitlines()[-1]
     assert last.startswith(
-        "ERROR: predict_masks test: no free GPU among CUDA_VISIBLE_DEVICES=0,1,2 after waiting 0 min")
+        "ERROR: predict_masks test: no free GPU among CUDA_VISIBLE_DEVICES=0,1,2 after waiting 0 min"
+    )
     assert "GPU 0 by pid" in last and "fold 0" in last and "--resources gpu=N" in last
 
 
@@ -137,8 +150,9 @@ def test_a_config_list_is_claimed_in_nvidia_smi_order_when_cuda_visible_devices_
     assert first.device() == "5" and first.device_order() == "PCI_BUS_ID"
     assert claimers("fold 1", env=env, configured=[5, 7]).device() == "7"
     # devices from CUDA_VISIBLE_DEVICES keep the order their setter meant
-    declared_env = {k: v for k, v in claim_env(tmp_path / "other_locks", visible="5").items()
-                    if k != "CUDA_DEVICE_ORDER"}
+    declared_env = {
+        k: v for k, v in claim_env(tmp_path / "other_locks", visible="5").items() if k != "CUDA_DEVICE_ORDER"
+    }
     declared = claimers("fold 2", env=declared_env, configured=[5, 7])
     assert declared.device() == "5" and declared.device_order() == "None"
 
@@ -151,8 +165,10 @@ def test_the_config_list_is_used_when_cuda_visible_devices_is_unset(tmp_path, mo
     assert gpus.candidates([3]) == (["1", "2"], "CUDA_VISIBLE_DEVICES")
 
 
-@pytest.mark.parametrize(("value", "devices"), [("0,1", ["0", "1"]), ("", []), ("-1", []), ("2,-1,3", ["2"]),
-                                                ("GPU-8a1b,GPU-9c2d", ["GPU-8a1b", "GPU-9c2d"])])
+@pytest.mark.parametrize(
+    ("value", "devices"),
+    [("0,1", ["0", "1"]), ("", []), ("-1", []), ("2,-1,3", ["2"]), ("GPU-8a1b,GPU-9c2d", ["GPU-8a1b", "GPU-9c2d"])],
+)
 def test_cuda_visible_devices_is_read_as_cuda_reads_it(value, devices):
     assert gpus.visible_devices(value) == devices
 
@@ -204,20 +220,29 @@ RUN_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize(("script", "job_name"), [("train_segmentation", "train_segmentation fold 0"),
-                                                 ("evaluate_classifier", "evaluate_classifier"),
-                                                 ("predict_folder_masks", "predict_folder_masks clinic")])
+@pytest.mark.parametrize(
+    ("script", "job_name"),
+    [
+        ("train_segmentation", "train_segmentation fold 0"),
+        ("evaluate_classifier", "evaluate_classifier"),
+        ("predict_folder_masks", "predict_folder_masks clinic"),
+    ],
+)
 def test_require_gpu_without_a_gpu_stops_the_job_with_one_line_before_reading(script, job_name, tmp_path):
     # device 99 exists nowhere, so TensorFlow lists no GPU on any machine
-    proc = subprocess.run([sys.executable, "-c", RUN_SCRIPT, str(ROOT / f"workflow/scripts/{script}.py"),
-                           str(tmp_path)],
-                          capture_output=True, text=True, timeout=300,
-                          env=claim_env(tmp_path / "locks", visible="99"))
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_SCRIPT, str(ROOT / f"workflow/scripts/{script}.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=claim_env(tmp_path / "locks", visible="99"),
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines() == [
         f"ERROR: {job_name}: no GPU visible to TensorFlow (CUDA_VISIBLE_DEVICES=99) and require_gpu is true; "
         'check nvidia-smi and that the CUDA build is installed (pip install -e ".[gpu]"), '
-        "or set require_gpu: false to run on the CPU"]
+        "or set require_gpu: false to run on the CPU"
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job.log", "locks"]  # no output, nothing read
     assert "claimed GPU 99 of CUDA_VISIBLE_DEVICES=99" in (tmp_path / "job.log").read_text()
 
@@ -230,8 +255,9 @@ def test_a_job_that_imported_tensorflow_before_its_claim_stops(tmp_path):
         device.configure(job="predict_masks test", threads=1, seed=0,
                          config={"gpus": "auto", "gpu_wait_minutes": 0, "require_gpu": False})
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          env=claim_env(tmp_path / "locks"))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=claim_env(tmp_path / "locks")
+    )
     assert proc.returncode == 1
     assert "RuntimeError: predict_masks test: TensorFlow was imported before the GPU claim" in proc.stderr
     assert not (tmp_path / "locks").exists()

@@ -58,13 +58,19 @@ def files_below(root: Path) -> list[str]:
 # ---------------------------------------------------------------------------------------------- the pieces
 
 
-@pytest.mark.parametrize("exc", [
-    OSError(errno.ENOSPC, "No space left on device"),
-    OSError(errno.EDQUOT, "Disk quota exceeded"),
-    OSError("Can't synchronously write data (file write failed: ..., errno = 28, error message = 'No space left "
-            "on device')"),  # HDF5 through h5py, errno not set
-    RuntimeError("saving failed"),  # raised from the real cause below
-], ids=["ENOSPC", "EDQUOT", "h5py", "chained"])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        OSError(errno.EDQUOT, "Disk quota exceeded"),
+        OSError(
+            "Can't synchronously write data (file write failed: ..., errno = 28, error message = 'No space left "
+            "on device')"
+        ),  # HDF5 through h5py, errno not set
+        RuntimeError("saving failed"),  # raised from the real cause below
+    ],
+    ids=["ENOSPC", "EDQUOT", "h5py", "chained"],
+)
 def test_a_full_disk_is_recognised_however_it_is_raised(exc):
     if isinstance(exc, RuntimeError):
         try:
@@ -77,8 +83,10 @@ def test_a_full_disk_is_recognised_however_it_is_raised(exc):
     assert out_of_space(exc)
 
 
-@pytest.mark.parametrize("exc", [OSError(errno.EACCES, "Permission denied"), ValueError("bad"),
-                                 FileNotFoundError(errno.ENOENT, "No such file")])
+@pytest.mark.parametrize(
+    "exc",
+    [OSError(errno.EACCES, "Permission denied"), ValueError("bad"), FileNotFoundError(errno.ENOENT, "No such file")],
+)
 def test_other_errors_are_not_taken_for_a_full_disk(exc):
     assert not out_of_space(exc)
 
@@ -92,9 +100,11 @@ def test_require_free_names_the_path_the_free_space_and_the_need(small_disk, tmp
     require_free(disk.path / "not" / "yet", needed=10_000, what="a small file")  # the nearest folder counts
     with pytest.raises(InputError) as exc:
         require_free(disk.path / "cache", needed=2_000_000, what="the cache of 40 images at 128²")
-    assert str(exc.value) == (f"{disk.path / 'cache'}: not enough free space: 65.5 kB free there, but the cache "
-                              "of 40 images at 128² needs about 2.0 MB; make room (or ask for a larger quota) and "
-                              "run again. Nothing was written")
+    assert str(exc.value) == (
+        f"{disk.path / 'cache'}: not enough free space: 65.5 kB free there, but the cache "
+        "of 40 images at 128² needs about 2.0 MB; make room (or ask for a larger quota) and "
+        "run again. Nothing was written"
+    )
 
 
 def test_reserved_memmap_reserves_its_blocks_or_leaves_nothing(small_disk, tmp_path, monkeypatch):
@@ -175,8 +185,9 @@ TRAIN = textwrap.dedent('''
 def train(folder: Path, how: str = "check-space") -> subprocess.CompletedProcess:
     script = folder.parent / "train.py"
     script.write_text(TRAIN)
-    return subprocess.run([sys.executable, str(script), str(folder), how], capture_output=True, text=True,
-                          timeout=600, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, str(script), str(folder), how], capture_output=True, text=True, timeout=600, cwd=REPO
+    )
 
 
 def test_a_full_disk_while_training_is_one_line_and_a_rerun_after_making_room_is_exact(small_disk, tmp_path):

@@ -91,7 +91,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.end_headers()
                 return
             code = 206
-        body = data[start: end + 1]
+        body = data[start : end + 1]
         self.send_response(code)
         self.send_header("Content-Type", "application/zip")
         self.send_header("Content-Length", str(len(body)))
@@ -133,8 +133,10 @@ def server():
 @pytest.fixture
 def jpegs(make_jpeg) -> dict[str, bytes]:
     """Two real JPEGs, by ISIC file name."""
-    return {name: make_jpeg(name, 96, 128, seed=i).read_bytes()
-            for i, name in enumerate(["ISIC_0000000.jpg", "ISIC_0000001.jpg"])}
+    return {
+        name: make_jpeg(name, 96, 128, seed=i).read_bytes()
+        for i, name in enumerate(["ISIC_0000000.jpg", "ISIC_0000001.jpg"])
+    }
 
 
 def make_zip(files: dict[str, bytes], macos_junk: bool = False) -> bytes:
@@ -159,31 +161,39 @@ def make_zip(files: dict[str, bytes], macos_junk: bool = False) -> bytes:
 def isic_archives(jpegs) -> dict[str, bytes]:
     """URL path -> bytes: an image archive (one top folder, macOS junk), a label archive whose files sit
     at the top level, and the plain lesion-groupings CSV."""
-    csv = ("image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\nISIC_0000000,1.0,0.0,0.0,0.0,0.0,0.0,0.0\n"
-           "ISIC_0000001,0.0,1.0,0.0,0.0,0.0,0.0,0.0\n").encode()
+    csv = (
+        "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\nISIC_0000000,1.0,0.0,0.0,0.0,0.0,0.0,0.0\n"
+        "ISIC_0000001,0.0,1.0,0.0,0.0,0.0,0.0,0.0\n"
+    ).encode()
     groupings = b"image,lesion_id,diagnosis_confirm_type\nISIC_0000000,HAM_0000001,histopathology\n"
     return {
-        f"/2018/{IMAGES}.zip": make_zip({f"{IMAGES}/{n}": d for n, d in jpegs.items()}
-                                        | {f"{IMAGES}/LICENSE.txt": b"CC-BY-NC"}, macos_junk=True),
+        f"/2018/{IMAGES}.zip": make_zip(
+            {f"{IMAGES}/{n}": d for n, d in jpegs.items()} | {f"{IMAGES}/LICENSE.txt": b"CC-BY-NC"}, macos_junk=True
+        ),
         f"/2018/{LABELS}.zip": make_zip({LABEL_CSV["train"]: csv}),
         f"/2018/{GROUPINGS_CSV}": groupings,
     }
 
 
 def archive_entries(base: str, archives: dict[str, bytes], with_sha: bool = True) -> list[dict]:
-    entries = [{"name": IMAGES, "url": f"{base}/2018/{IMAGES}.zip"},
-               {"name": LABELS, "url": f"{base}/2018/{LABELS}.zip"},
-               {"name": GROUPINGS_CSV, "folder": LABELS, "url": f"{base}/2018/{GROUPINGS_CSV}"}]
+    entries = [
+        {"name": IMAGES, "url": f"{base}/2018/{IMAGES}.zip"},
+        {"name": LABELS, "url": f"{base}/2018/{LABELS}.zip"},
+        {"name": GROUPINGS_CSV, "folder": LABELS, "url": f"{base}/2018/{GROUPINGS_CSV}"},
+    ]
     if with_sha:
         for entry in entries:
-            entry["sha256"] = sha(archives[entry["url"][len(base):]])
+            entry["sha256"] = sha(archives[entry["url"][len(base) :]])
     return entries
 
 
 def leftovers(folder: Path) -> list[str]:
     """Hidden staging folders or part files anywhere under ``folder``."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p.name.startswith(".unpack-") or p.name.endswith(".part") or ".fetch-" in p.name)
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.name.startswith(".unpack-") or p.name.endswith(".part") or ".fetch-" in p.name
+    )
 
 
 # ---------------------------------------------------------------------------------------------- a good run
@@ -199,8 +209,11 @@ def test_good_run_unpacks_official_folders_and_verifies(server, isic_archives, j
     for name, data in jpegs.items():
         assert (data_dir / IMAGES / name).read_bytes() == data
     assert (data_dir / IMAGES / "LICENSE.txt").read_bytes() == b"CC-BY-NC"
-    assert sorted(p.name for p in (data_dir / IMAGES).iterdir()) == ["ISIC_0000000.jpg", "ISIC_0000001.jpg",
-                                                                     "LICENSE.txt"]  # no .DS_Store, no ._ files
+    assert sorted(p.name for p in (data_dir / IMAGES).iterdir()) == [
+        "ISIC_0000000.jpg",
+        "ISIC_0000001.jpg",
+        "LICENSE.txt",
+    ]  # no .DS_Store, no ._ files
     assert sorted(p.name for p in data_dir.iterdir()) == [IMAGES, LABELS]  # no __MACOSX, no staging
     # the label archive's files sit at the top level: they go into its folder, next to the groupings CSV
     assert sorted(p.name for p in (data_dir / LABELS).iterdir()) == sorted([LABEL_CSV["train"], GROUPINGS_CSV])
@@ -208,8 +221,10 @@ def test_good_run_unpacks_official_folders_and_verifies(server, isic_archives, j
     assert [r["status"] for r in records] == ["fetched"] * 3
     assert all(r["verified"] for r in records)
     assert {r["name"]: r["sha256"] for r in records} == {
-        IMAGES: sha(isic_archives[f"/2018/{IMAGES}.zip"]), LABELS: sha(isic_archives[f"/2018/{LABELS}.zip"]),
-        GROUPINGS_CSV: sha(isic_archives[f"/2018/{GROUPINGS_CSV}"])}
+        IMAGES: sha(isic_archives[f"/2018/{IMAGES}.zip"]),
+        LABELS: sha(isic_archives[f"/2018/{LABELS}.zip"]),
+        GROUPINGS_CSV: sha(isic_archives[f"/2018/{GROUPINGS_CSV}"]),
+    }
     assert list(downloads.iterdir()) == []  # archives are removed once unpacked (keep_archives=False)
     assert all(rng is None for _, rng in served.requests)
 
@@ -264,8 +279,9 @@ def test_a_file_in_download_dir_that_does_not_verify_is_left_alone(server, isic_
     downloads.mkdir()
     (downloads / f"{IMAGES}.zip").write_bytes(b"my own, other archive")
     with pytest.raises(InputError) as exc:
-        fetch_archives(archive_entries(base, isic_archives)[:1], tmp_path / "data", downloads, progress=False,
-                       timeout=5)
+        fetch_archives(
+            archive_entries(base, isic_archives)[:1], tmp_path / "data", downloads, progress=False, timeout=5
+        )
     assert str(exc.value).startswith(f"{downloads / (IMAGES + '.zip')}: has SHA-256 {sha(b'my own, other archive')}")
     assert "nothing was changed" in str(exc.value)
     assert (downloads / f"{IMAGES}.zip").read_bytes() == b"my own, other archive"
@@ -287,10 +303,10 @@ def test_folders_and_files_already_in_data_dir_are_never_replaced(server, isic_a
     (data_dir / LABELS).mkdir()
     (data_dir / LABELS / GROUPINGS_CSV).write_text("image,lesion_id\nISIC_0000000,mine\n")
     before = tree(data_dir)
-    records = fetch_archives(archive_entries(base, isic_archives), data_dir, tmp_path / "downloads",
-                             progress=False, timeout=5)
-    assert {r["name"]: r["status"] for r in records} == {IMAGES: "present", LABELS: "present",
-                                                        GROUPINGS_CSV: "present"}
+    records = fetch_archives(
+        archive_entries(base, isic_archives), data_dir, tmp_path / "downloads", progress=False, timeout=5
+    )
+    assert {r["name"]: r["status"] for r in records} == {IMAGES: "present", LABELS: "present", GROUPINGS_CSV: "present"}
     assert tree(data_dir) == before
     assert served.requests == []
 
@@ -340,8 +356,9 @@ def test_retries_resume_within_one_call(server, isic_archives, tmp_path):
     served.files[path] = data
     served.drop_after[path] = 1000
     dest = tmp_path / "archive.zip"
-    assert download(base + path, dest, sha(data), chunk=256, progress=True, timeout=5, retries=1,
-                    retry_wait=0) == sha(data)
+    assert download(base + path, dest, sha(data), chunk=256, progress=True, timeout=5, retries=1, retry_wait=0) == sha(
+        data
+    )
     assert dest.read_bytes() == data
     assert served.requests == [(path, None), (path, "bytes=1000-")]
 
@@ -423,8 +440,14 @@ def test_fetch_stops_at_a_server_error_and_unpacks_nothing_of_it(server, isic_ar
     served.files.update(isic_archives)
     served.status[f"/2018/{LABELS}.zip"] = 500
     with pytest.raises(InputError, match=rf"HTTP 500 .*{re.escape(base)}/2018/{LABELS}\.zip"):
-        fetch_archives(archive_entries(base, isic_archives), tmp_path / "data", tmp_path / "dl",
-                       progress=False, timeout=5, retries=0)
+        fetch_archives(
+            archive_entries(base, isic_archives),
+            tmp_path / "data",
+            tmp_path / "dl",
+            progress=False,
+            timeout=5,
+            retries=0,
+        )
     assert (tmp_path / "data" / IMAGES).is_dir()  # the archive before it is in place
     assert not (tmp_path / "data" / LABELS).exists()  # the failed one and the CSV that goes into it are not
     assert leftovers(tmp_path) == []
@@ -451,12 +474,15 @@ def test_stalled_server_times_out(server, isic_archives, tmp_path):
     assert time.monotonic() - start < 2.5
 
 
-@pytest.mark.parametrize("entry, key", [
-    ({"name": "../evil", "url": "http://127.0.0.1/x.zip"}, "fetch.archives[0].name"),
-    ({"name": "A", "url": "ftp://127.0.0.1/x.zip"}, "fetch.archives[0].url"),
-    ({"name": "A", "url": "http://127.0.0.1/x.zip", "sha256": "abc"}, "fetch.archives[0].sha256"),
-    ({"name": "A", "url": "http://127.0.0.1/x.zip", "folder": "a/b"}, "fetch.archives[0].folder"),
-])
+@pytest.mark.parametrize(
+    "entry, key",
+    [
+        ({"name": "../evil", "url": "http://127.0.0.1/x.zip"}, "fetch.archives[0].name"),
+        ({"name": "A", "url": "ftp://127.0.0.1/x.zip"}, "fetch.archives[0].url"),
+        ({"name": "A", "url": "http://127.0.0.1/x.zip", "sha256": "abc"}, "fetch.archives[0].sha256"),
+        ({"name": "A", "url": "http://127.0.0.1/x.zip", "folder": "a/b"}, "fetch.archives[0].folder"),
+    ],
+)
 def test_bad_entries_name_the_config_key(tmp_path, entry, key):
     with pytest.raises(InputError, match=re.escape(key)):
         fetch_archives([entry], tmp_path / "data", tmp_path / "dl", progress=False)
@@ -471,8 +497,9 @@ def test_no_archives_configured(tmp_path):
 # ---------------------------------------------------------------------------------------------- unpacking
 
 
-@pytest.mark.parametrize("member", ["../evil.txt", f"{IMAGES}/../../evil.txt", "/tmp/evil.txt",
-                                    "C:/evil.txt", f"{IMAGES}\\..\\..\\evil.txt"])
+@pytest.mark.parametrize(
+    "member", ["../evil.txt", f"{IMAGES}/../../evil.txt", "/tmp/evil.txt", "C:/evil.txt", f"{IMAGES}\\..\\..\\evil.txt"]
+)
 def test_zip_slip_member_is_refused(tmp_path, jpegs, member):
     zip_path = tmp_path / "evil.zip"
     zip_path.write_bytes(make_zip({f"{IMAGES}/ISIC_0000000.jpg": jpegs["ISIC_0000000.jpg"], member: b"pwned"}))
@@ -489,8 +516,9 @@ def test_zip_slip_in_fetch_leaves_nothing(server, jpegs, tmp_path):
     served, base = server
     served.files["/evil.zip"] = make_zip({f"{IMAGES}/ok.jpg": jpegs["ISIC_0000000.jpg"], "../../evil.txt": b"x"})
     with pytest.raises(InputError, match="refusing"):
-        fetch_archives([{"name": IMAGES, "url": f"{base}/evil.zip"}], tmp_path / "data", tmp_path / "dl",
-                       progress=False, timeout=5)
+        fetch_archives(
+            [{"name": IMAGES, "url": f"{base}/evil.zip"}], tmp_path / "data", tmp_path / "dl", progress=False, timeout=5
+        )
     assert not (tmp_path / "data" / IMAGES).exists() and not list(tmp_path.rglob("evil.txt"))
 
 
@@ -530,9 +558,9 @@ def test_unpack_corrupt_member_leaves_nothing(tmp_path, jpegs):
     # flip bytes inside the second file's compressed data: it fails to inflate or its CRC check fails
     with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
         info = zf.getinfo(f"{IMAGES}/ISIC_0000001.jpg")
-    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26: info.header_offset + 30])
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
     offset = info.header_offset + 30 + name_len + extra_len + info.compress_size // 2
-    data[offset: offset + 16] = bytes(b ^ 0xFF for b in data[offset: offset + 16])
+    data[offset : offset + 16] = bytes(b ^ 0xFF for b in data[offset : offset + 16])
     zip_path = tmp_path / "a.zip"
     zip_path.write_bytes(bytes(data))
     with pytest.raises(InputError, match="corrupt zip archive"):
@@ -551,16 +579,20 @@ def test_unpack_empty_archive(tmp_path):
 
 
 def run_rule(workdir: Path, base: str, archives: dict[str, bytes], sha_override: str | None = None):
-    config = {"data_dir": "data", "fetch": {"download_dir": "downloads",
-                                            "archives": archive_entries(base, archives)}}
+    config = {"data_dir": "data", "fetch": {"download_dir": "downloads", "archives": archive_entries(base, archives)}}
     if sha_override:
         config["fetch"]["archives"][0]["sha256"] = sha_override
     (workdir / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
-    (workdir / "Snakefile").write_text(
-        f'configfile: "config.yaml"\n\ninclude: "{ROOT / "workflow/rules/fetch.smk"}"\n')
+    (workdir / "Snakefile").write_text(f'configfile: "config.yaml"\n\ninclude: "{ROOT / "workflow/rules/fetch.smk"}"\n')
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run([str(VENV_BIN / "snakemake"), "fetch_isic2018", "--cores", "1"], cwd=workdir,
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(VENV_BIN / "snakemake"), "fetch_isic2018", "--cores", "1"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_snakemake_rule_fetches_into_data_dir(server, isic_archives, jpegs, tmp_path):
@@ -573,7 +605,10 @@ def test_snakemake_rule_fetches_into_data_dir(server, isic_archives, jpegs, tmp_
     assert (data_dir / LABELS / GROUPINGS_CSV).is_file() and (data_dir / LABELS / LABEL_CSV["train"]).is_file()
     marker = json.loads((data_dir / ".fetched").read_text())
     assert [(r["name"], r["status"], r["verified"]) for r in marker] == [
-        (IMAGES, "fetched", True), (LABELS, "fetched", True), (GROUPINGS_CSV, "fetched", True)]
+        (IMAGES, "fetched", True),
+        (LABELS, "fetched", True),
+        (GROUPINGS_CSV, "fetched", True),
+    ]
     log = (tmp_path / "results/logs/fetch_isic2018.log").read_text()
     assert "SHA-256 verified" in log and "3 fetched, 0 already present" in log
     assert (tmp_path / "results/benchmarks/fetch_isic2018.tsv").is_file()
@@ -600,6 +635,7 @@ def test_snakemake_rule_adds_to_data_dir_and_keeps_what_it_holds(server, isic_ar
     assert proc.returncode == 0, proc.stdout + proc.stderr
     after = tree(data_dir)
     assert {k: after[k] for k in before} == before  # the image folder and the note as they were
-    assert sorted(set(after) - set(before)) == sorted([".fetched", LABELS, f"{LABELS}/{GROUPINGS_CSV}",
-                                                       f"{LABELS}/{LABEL_CSV['train']}"])
+    assert sorted(set(after) - set(before)) == sorted(
+        [".fetched", LABELS, f"{LABELS}/{GROUPINGS_CSV}", f"{LABELS}/{LABEL_CSV['train']}"]
+    )
     assert f"/2018/{IMAGES}.zip" not in [path for path, _ in served.requests]

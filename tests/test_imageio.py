@@ -51,7 +51,7 @@ def test_odd_colour_modes_become_rgb(tmp_path, mode):
 
 
 def test_sixteen_bit_greyscale_png_becomes_rgb(tmp_path):
-    arr = (np.arange(40 * 50, dtype=np.uint16).reshape(40, 50) * 30)
+    arr = np.arange(40 * 50, dtype=np.uint16).reshape(40, 50) * 30
     path = tmp_path / "g16.png"
     Image.fromarray(arr).save(path)
     out = read_rgb(path)

@@ -34,18 +34,24 @@ def resolved(extras: set[str], platform: dict[str, str]) -> list[Requirement]:
 
 def tensorflows(requirements: list[Requirement]) -> list[str]:
     """The TensorFlow distributions among ``requirements``, with their extras (``tensorflow[and-cuda]``)."""
-    return sorted(req.name + (f"[{','.join(sorted(req.extras))}]" if req.extras else "")
-                  for req in requirements if req.name.lower() in TENSORFLOW_DISTRIBUTIONS)
+    return sorted(
+        req.name + (f"[{','.join(sorted(req.extras))}]" if req.extras else "")
+        for req in requirements
+        if req.name.lower() in TENSORFLOW_DISTRIBUTIONS
+    )
 
 
-@pytest.mark.parametrize(("extras", "platform", "expected"), [
-    (set(), LINUX_X86, []),
-    ({"cpu"}, LINUX_X86, ["tensorflow-cpu"]),
-    ({"cpu", "test"}, LINUX_X86, ["tensorflow-cpu"]),
-    ({"cpu"}, LINUX_ARM, ["tensorflow"]),
-    ({"gpu"}, LINUX_X86, ["tensorflow[and-cuda]"]),
-    ({"gpu", "test"}, LINUX_X86, ["tensorflow[and-cuda]"]),
-])
+@pytest.mark.parametrize(
+    ("extras", "platform", "expected"),
+    [
+        (set(), LINUX_X86, []),
+        ({"cpu"}, LINUX_X86, ["tensorflow-cpu"]),
+        ({"cpu", "test"}, LINUX_X86, ["tensorflow-cpu"]),
+        ({"cpu"}, LINUX_ARM, ["tensorflow"]),
+        ({"gpu"}, LINUX_X86, ["tensorflow[and-cuda]"]),
+        ({"gpu", "test"}, LINUX_X86, ["tensorflow[and-cuda]"]),
+    ],
+)
 def test_each_install_brings_exactly_the_intended_tensorflow(extras, platform, expected):
     assert tensorflows(resolved(extras, platform)) == expected
 

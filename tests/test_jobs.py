@@ -21,13 +21,16 @@ def run_job(tmp_path, body: str) -> subprocess.CompletedProcess:
 
 
 def test_log_starts_and_ends_with_a_summary_of_what_was_written(tmp_path):
-    proc = run_job(tmp_path, """
+    proc = run_job(
+        tmp_path,
+        """
         (out / "a.txt").write_text("x" * 2_000_000)
         (out / "masks").mkdir()
         for i in range(3):
             (out / "masks" / f"{i}.png").write_bytes(b"")
         print("keras progress")
-    """)
+    """,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = (tmp_path / "logs/job.log").read_text().splitlines()
     assert "job demo job started at" in lines[0]
@@ -37,9 +40,12 @@ def test_log_starts_and_ends_with_a_summary_of_what_was_written(tmp_path):
 
 
 def test_bad_input_ends_the_job_with_one_error_line(tmp_path):
-    proc = run_job(tmp_path, """
+    proc = run_job(
+        tmp_path,
+        """
         raise InputError("row 3: not one-hot", "labels.csv")
-    """)
+    """,
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == ["ERROR: labels.csv: row 3: not one-hot"]
     assert "failed: labels.csv: row 3: not one-hot" in (tmp_path / "logs/job.log").read_text()

@@ -52,6 +52,7 @@ def _close(ours: float | None, theirs: float) -> bool:
 # ---------------------------------------------------------------------------------------------
 # segmentation
 
+
 def _segmentation_cases() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Named (truth, prediction) uint8 pairs covering random and degenerate masks."""
     rng = np.random.default_rng(7)
@@ -136,8 +137,12 @@ def test_summary_matches_official_function_and_cli(mask_folders):
     summary = summarise_segmentation(score_mask_folders(truth_dir, prediction_dir))
     assert summary["n_images"] == len(names)
     theirs = SegmentationScore.from_dir(truth_dir, prediction_dir).to_dict()["macro_average"]
-    cli = subprocess.run([*_cli(), "-o", "json", "segmentation", str(truth_dir), str(prediction_dir)],
-                         capture_output=True, text=True, check=True)
+    cli = subprocess.run(
+        [*_cli(), "-o", "json", "segmentation", str(truth_dir), str(prediction_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     from_cli = json.loads(cli.stdout)
     assert set(theirs) == set(SEGMENTATION_METRICS)
     for key in SEGMENTATION_METRICS:
@@ -185,6 +190,7 @@ def test_segmentation_input_errors(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # classification
 
+
 def _ids(n: int, start: int = 0) -> list[str]:
     return [f"ISIC_{start + i:07d}" for i in range(n)]
 
@@ -201,8 +207,9 @@ def _random_case(rng: np.random.Generator, n: int = 70) -> tuple[pd.DataFrame, p
     return _truth(labels, ids), pd.DataFrame(probs, index=pd.Index(ids, name="image"), columns=list(CLASSES))
 
 
-def _write(tmp_path: Path, truth: pd.DataFrame,
-           prediction: pd.DataFrame) -> tuple[Path, Path, pd.DataFrame, pd.DataFrame]:
+def _write(
+    tmp_path: Path, truth: pd.DataFrame, prediction: pd.DataFrame
+) -> tuple[Path, Path, pd.DataFrame, pd.DataFrame]:
     """Write both CSVs (prediction rows shuffled) and read them back as our function will see them.
 
     The truth is written sorted by image, as the official files are: the official scorer applies its
@@ -211,8 +218,12 @@ def _write(tmp_path: Path, truth: pd.DataFrame,
     truth_csv, prediction_csv = tmp_path / "truth.csv", tmp_path / "prediction.csv"
     truth.sort_index().to_csv(truth_csv, index_label="image")
     prediction.sample(frac=1.0, random_state=1).to_csv(prediction_csv, index_label="image")
-    return (truth_csv, prediction_csv,
-            pd.read_csv(truth_csv, index_col="image"), pd.read_csv(prediction_csv, index_col="image"))
+    return (
+        truth_csv,
+        prediction_csv,
+        pd.read_csv(truth_csv, index_col="image"),
+        pd.read_csv(prediction_csv, index_col="image"),
+    )
 
 
 def _compare_with_official(ours: dict, official: dict) -> None:
@@ -233,11 +244,16 @@ def test_classification_matches_official_function_and_cli(tmp_path):
     ours = classification_scores(truth_read, prediction_read)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        official = ClassificationScore.from_file(truth_csv, prediction_csv,
-                                                 ClassificationMetric.BALANCED_ACCURACY).to_dict(rocs=False)
+        official = ClassificationScore.from_file(
+            truth_csv, prediction_csv, ClassificationMetric.BALANCED_ACCURACY
+        ).to_dict(rocs=False)
     _compare_with_official(ours, official)
-    cli = subprocess.run([*_cli(), "-o", "json", "classification", str(truth_csv), str(prediction_csv)],
-                         capture_output=True, text=True, check=True)
+    cli = subprocess.run(
+        [*_cli(), "-o", "json", "classification", str(truth_csv), str(prediction_csv)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     _compare_with_official(ours, json.loads(cli.stdout))
     assert 0.0 < ours["balanced_accuracy"] < 1.0 and 0.5 < ours["macro_auc"] < 1.0
     json.dumps(ours, allow_nan=False)
@@ -264,8 +280,9 @@ def test_classification_edge_cases_match_official(tmp_path, kind):
     ours = classification_scores(truth_read, prediction_read)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        official = ClassificationScore.from_file(truth_csv, prediction_csv,
-                                                 ClassificationMetric.BALANCED_ACCURACY).to_dict(rocs=False)
+        official = ClassificationScore.from_file(
+            truth_csv, prediction_csv, ClassificationMetric.BALANCED_ACCURACY
+        ).to_dict(rocs=False)
     _compare_with_official(ours, official)
     if kind == "all_wrong":
         assert ours["balanced_accuracy"] == 0.0 and ours["accuracy"] == 0.0
@@ -319,7 +336,8 @@ def test_argmax_metrics_match_sklearn():
     assert ours["balanced_accuracy"] == pytest.approx(sklearn.metrics.balanced_accuracy_score(y_true, y_pred), abs=TOL)
     assert ours["confusion_matrix"] == sklearn.metrics.confusion_matrix(y_true, y_pred, labels=labels).tolist()
     precision, recall, f1, support = sklearn.metrics.precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=np.nan)
+        y_true, y_pred, labels=labels, zero_division=np.nan
+    )
     for j, c in enumerate(CLASSES):
         got = ours["per_class"][c]
         assert got["support"] == support[j]

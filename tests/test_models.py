@@ -79,24 +79,46 @@ def _compiled_by_train_fold(stage, monkeypatch, speed: dict, work: Path) -> kera
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     index = pd.DataFrame({"image": [f"ISIC_{i:07d}" for i in range(4)], "height": 32, "width": 32})
-    settings = dict(image_size=32, seed=0, encoder="mobilenetv3small", encoder_weights=None, epochs=1,
-                    batch_size=2, learning_rate=1e-3, speed=speed)
+    settings = dict(
+        image_size=32,
+        seed=0,
+        encoder="mobilenetv3small",
+        encoder_weights=None,
+        epochs=1,
+        batch_size=2,
+        learning_rate=1e-3,
+        speed=speed,
+    )
     folds = np.array([0, 0, 1, 1])
     if stage is segmentation:
         cache = Cache(images=images, index=index, masks=(images[..., 0] > 128).astype(np.uint8))
-        stage.train_fold(cache, folds, 0, dict(settings, decoder_filters=[8, 8, 8, 8, 8]), work,
-                         work / "model.keras", work / "history.csv")
+        stage.train_fold(
+            cache,
+            folds,
+            0,
+            dict(settings, decoder_filters=[8, 8, 8, 8, 8]),
+            work,
+            work / "model.keras",
+            work / "history.csv",
+        )
     else:
         truth = pd.DataFrame(np.eye(7, dtype=np.float32)[[0, 1, 2, 3]], index=index["image"])
-        stage.train_fold(Cache(images=images, index=index), truth, folds, 0, dict(settings, dense_layers=[8]),
-                         work, work / "model.keras", work / "history.csv")
+        stage.train_fold(
+            Cache(images=images, index=index),
+            truth,
+            folds,
+            0,
+            dict(settings, dense_layers=[8]),
+            work,
+            work / "model.keras",
+            work / "history.csv",
+        )
     return compiled[0]
 
 
 @pytest.mark.parametrize("precision", ["mixed_float16"], indirect=True)
 @pytest.mark.parametrize("stage", [segmentation, classification])
-def test_training_under_mixed_float16_scales_the_loss_and_xla_reaches_compile(precision, stage, monkeypatch,
-                                                                               tmp_path):
+def test_training_under_mixed_float16_scales_the_loss_and_xla_reaches_compile(precision, stage, monkeypatch, tmp_path):
     speed = {"precision": precision, "xla": True, "deterministic": False}
     model = _compiled_by_train_fold(stage, monkeypatch, speed, tmp_path)
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
@@ -119,18 +141,27 @@ def _demo_config() -> dict:
         return yaml.safe_load(fh)
 
 
-@pytest.mark.parametrize(("speed", "message"), [
-    ({"precision": "float64"}, "config key speed.precision: 'float64' is not one of "
-                               "['float32', 'mixed_float16', 'mixed_bfloat16']"),
-    ({"precision": "float16"}, "config key speed.precision: 'float16' is not one of"),
-    ({"xla": "yes"}, "config key speed.xla: 'yes' is not of type 'boolean'"),
-    ({"deterministic": 1}, "config key speed.deterministic: 1 is not of type 'boolean'"),
-    ({"mixed": True}, "config key speed: unknown key(s) 'mixed' (known keys: precision, xla, deterministic)"),
-    ({"xla": True}, "config key speed: 'deterministic' is a required property (xla: true needs deterministic: "
-                    "false)"),
-    ({"xla": True, "deterministic": True}, "config key speed.deterministic: False was expected (xla: true needs "
-                                           "deterministic: false)"),
-])
+@pytest.mark.parametrize(
+    ("speed", "message"),
+    [
+        (
+            {"precision": "float64"},
+            "config key speed.precision: 'float64' is not one of ['float32', 'mixed_float16', 'mixed_bfloat16']",
+        ),
+        ({"precision": "float16"}, "config key speed.precision: 'float16' is not one of"),
+        ({"xla": "yes"}, "config key speed.xla: 'yes' is not of type 'boolean'"),
+        ({"deterministic": 1}, "config key speed.deterministic: 1 is not of type 'boolean'"),
+        ({"mixed": True}, "config key speed: unknown key(s) 'mixed' (known keys: precision, xla, deterministic)"),
+        (
+            {"xla": True},
+            "config key speed: 'deterministic' is a required property (xla: true needs deterministic: false)",
+        ),
+        (
+            {"xla": True, "deterministic": True},
+            "config key speed.deterministic: False was expected (xla: true needs deterministic: false)",
+        ),
+    ],
+)
 def test_bad_speed_settings_are_one_line_errors_naming_the_key(speed, message):
     config = dict(_demo_config(), speed=speed)
     with pytest.raises(InputError) as error:
@@ -141,8 +172,7 @@ def test_bad_speed_settings_are_one_line_errors_naming_the_key(speed, message):
 
 def test_good_speed_settings_pass():
     for precision in PRECISIONS:
-        check_config(dict(_demo_config(), speed={"precision": precision, "xla": True, "deterministic": False}),
-                     SCHEMA)
+        check_config(dict(_demo_config(), speed={"precision": precision, "xla": True, "deterministic": False}), SCHEMA)
 
 
 def test_configure_applies_the_speed_settings_and_names_them(tmp_path):
@@ -156,8 +186,13 @@ def test_configure_applies_the_speed_settings_and_names_them(tmp_path):
         print(used)
         print(keras.config.dtype_policy().name, tf_config.is_op_determinism_enabled())
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     used, applied = proc.stdout.strip().splitlines()[-2:]
     assert used.startswith("CPU") and used.endswith("(1 threads, deterministic ops, mixed_bfloat16)")
@@ -168,8 +203,9 @@ def test_set_speed_names_only_what_differs_from_tensorflows_defaults():
     try:
         assert device.set_speed({"precision": "float32", "xla": False, "deterministic": False}) == ""
         assert keras.config.dtype_policy().name == "float32"
-        assert device.set_speed({"precision": "mixed_float16", "xla": True, "deterministic": False}) == \
-            ", mixed_float16"
+        assert (
+            device.set_speed({"precision": "mixed_float16", "xla": True, "deterministic": False}) == ", mixed_float16"
+        )
         assert keras.config.dtype_policy().name == "mixed_float16"
     finally:
         keras.config.set_dtype_policy("float32")
@@ -181,8 +217,9 @@ def test_set_speed_names_only_what_differs_from_tensorflows_defaults():
 
 
 @pytest.mark.workflow
-@pytest.mark.parametrize("speed", ["{precision: mixed_bfloat16}", "{deterministic: false}",
-                                   "{xla: true, deterministic: false}"])
+@pytest.mark.parametrize(
+    "speed", ["{precision: mixed_bfloat16}", "{deterministic: false}", "{xla: true, deterministic: false}"]
+)
 def test_speed_settings_retrain_both_stages_but_not_the_caches(demo_run, speed, tmp_path):
     from workflow_run import planned_jobs
 
@@ -200,8 +237,7 @@ def test_a_demo_training_job_runs_under_mixed_float16(demo_run, tmp_path):
 
     run = copy_run(demo_run, tmp_path / "run")
     model = "results/segmentation/fold_0/model.keras"
-    snakemake(run, "--cores", "2", "--resources", "gpu=1", "--config", "speed={precision: mixed_float16}", "--",
-              model)
+    snakemake(run, "--cores", "2", "--resources", "gpu=1", "--config", "speed={precision: mixed_float16}", "--", model)
     record = json.loads((run / "results/segmentation/fold_0/provenance.json").read_text())
     assert record["settings"]["speed"] == {"precision": "mixed_float16", "xla": False, "deterministic": True}
     assert record["device"].endswith("deterministic ops, mixed_float16)")

@@ -27,14 +27,16 @@ from conftest import textured_rgb
 
 def _history(epochs: int = 6, metric: str = "jaccard") -> pd.DataFrame:
     val_loss = [0.9, 0.7, 0.5, 0.55, 0.6, 0.58][:epochs]
-    return pd.DataFrame({
-        "epoch": range(epochs),
-        metric: np.linspace(0.3, 0.9, epochs),
-        "learning_rate": [1e-3] * 3 + [5e-4] * (epochs - 3),
-        "loss": np.linspace(1.0, 0.2, epochs),
-        f"val_{metric}": np.linspace(0.2, 0.7, epochs),
-        "val_loss": val_loss,
-    })
+    return pd.DataFrame(
+        {
+            "epoch": range(epochs),
+            metric: np.linspace(0.3, 0.9, epochs),
+            "learning_rate": [1e-3] * 3 + [5e-4] * (epochs - 3),
+            "loss": np.linspace(1.0, 0.2, epochs),
+            f"val_{metric}": np.linspace(0.2, 0.7, epochs),
+            "val_loss": val_loss,
+        }
+    )
 
 
 def _segmentation_summary() -> dict:
@@ -57,12 +59,13 @@ def _truth_and_prob(n: int = 70, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFr
 
 def _classification_summary() -> dict:
     truth, prob = _truth_and_prob()
-    folds = {f"fold_{k}": classification_scores(truth.iloc[k::2], prob.iloc[k::2], official_exclusions=False)
-             for k in range(2)}
+    folds = {
+        f"fold_{k}": classification_scores(truth.iloc[k::2], prob.iloc[k::2], official_exclusions=False)
+        for k in range(2)
+    }
     keys = ("balanced_accuracy", "accuracy", "macro_auc", "mean_average_precision")
     mean = {k: float(np.mean([f[k] for f in folds.values()])) for k in keys}
-    return {"folds": folds, "mean": mean,
-            "all_folds": classification_scores(truth, prob, official_exclusions=False)}
+    return {"folds": folds, "mean": mean, "all_folds": classification_scores(truth, prob, official_exclusions=False)}
 
 
 def _write_json(path: Path, data) -> Path:
@@ -174,8 +177,13 @@ def test_segmentation_metrics_table_rows_and_values():
     summary = _segmentation_summary()
     test_scores = dict(summary["folds"]["fold_2"], n_images=35)
     table = plots.metrics_table("segmentation", summary, {"test": test_scores})
-    assert table["evaluated on"].tolist() == ["held-out fold 0", "held-out fold 1", "held-out fold 2",
-                                              "mean of folds", "set test"]
+    assert table["evaluated on"].tolist() == [
+        "held-out fold 0",
+        "held-out fold 1",
+        "held-out fold 2",
+        "mean of folds",
+        "set test",
+    ]
     assert list(table.columns) == ["evaluated on", *plots.SEGMENTATION_COLUMNS]
     assert table.loc[1, "jaccard"] == round(summary["folds"]["fold_1"]["jaccard"], 4)
     assert table.loc[3, "threshold_jaccard"] == round(summary["mean"]["threshold_jaccard"], 4)
@@ -186,8 +194,13 @@ def test_classification_metrics_table_has_pooled_row_and_sorts_folds_numerically
     summary = _classification_summary()
     summary["folds"] = {f"fold_{k}": summary["folds"][f"fold_{k % 2}"] for k in (10, 2, 0)}
     table = plots.metrics_table("classification", summary, {})
-    assert table["evaluated on"].tolist() == ["held-out fold 0", "held-out fold 2", "held-out fold 10",
-                                              "mean of folds", "all folds pooled"]
+    assert table["evaluated on"].tolist() == [
+        "held-out fold 0",
+        "held-out fold 2",
+        "held-out fold 10",
+        "mean of folds",
+        "all folds pooled",
+    ]
     pooled = table.set_index("evaluated on").loc["all folds pooled"]
     assert pooled["balanced_accuracy"] == round(summary["all_folds"]["balanced_accuracy"], 4)
     assert pooled["n_images"] == 70
@@ -212,8 +225,7 @@ def test_provenance_table_lines_up_models_field_by_field(tmp_path):
     data = tmp_path / "images.npy"
     data.write_bytes(b"\x00" * 100)
     settings = {"encoder": "densenet169", "decoder_filters": [64, 32], "augmentation": {"flip": True}}
-    records = {f"fold {k}": provenance.record(dict(settings, seed=k), [data], "GPU 0: test", fold=k)
-               for k in range(2)}
+    records = {f"fold {k}": provenance.record(dict(settings, seed=k), [data], "GPU 0: test", fold=k) for k in range(2)}
     table = plots.provenance_table(records)
     assert list(table.columns) == ["fold 0", "fold 1"]
     assert table.loc["settings.encoder"].tolist() == ["densenet169"] * 2
@@ -231,8 +243,13 @@ def test_provenance_table_lines_up_models_field_by_field(tmp_path):
 
 
 def test_table_html_shows_every_value_escaped_with_bold_summary(tmp_path):
-    table = pd.DataFrame({"evaluated on": ["held-out fold 0", "mean of folds", "<script>"],
-                          "jaccard": [0.81, 0.8, 0.5], "n_images": pd.array([20, None, 3], dtype="Int64")})
+    table = pd.DataFrame(
+        {
+            "evaluated on": ["held-out fold 0", "mean of folds", "<script>"],
+            "jaccard": [0.81, 0.8, 0.5],
+            "n_images": pd.array([20, None, 3], dtype="Int64"),
+        }
+    )
     page = plots.table_html(table, "Segmentation scores", bold_rows=["mean of folds"])
     assert "<h3>Segmentation scores</h3>" in page
     assert '<tr class="summary"><th>mean of folds</th><td>0.8</td><td></td></tr>' in page
@@ -262,8 +279,11 @@ def test_pick_cases_best_median_worst_without_overlap():
     assert few["worst"] == ["ISIC_0000000"] and few["median"] == []
 
     ties = pd.Series([0.5, 0.5, 0.5], index=["ISIC_0000003", "ISIC_0000001", "ISIC_0000002"])
-    assert plots.pick_cases(ties, 1) == {"best": ["ISIC_0000001"], "median": ["ISIC_0000002"],
-                                         "worst": ["ISIC_0000003"]}
+    assert plots.pick_cases(ties, 1) == {
+        "best": ["ISIC_0000001"],
+        "median": ["ISIC_0000002"],
+        "worst": ["ISIC_0000003"],
+    }
 
 
 def test_spread_sample_and_samples_per_class():
@@ -319,8 +339,10 @@ def _case(name: str, with_truth: bool, jaccard: float | None = None) -> plots.Ca
 
 
 def test_gallery_draws_predicted_and_truth_contours_per_row():
-    rows = [("best", [_case("ISIC_0000001", True, 0.93), _case("ISIC_0000002", True, 0.9)]),
-            ("worst", [_case("ISIC_0000003", True, 0.1)])]
+    rows = [
+        ("best", [_case("ISIC_0000001", True, 0.93), _case("ISIC_0000002", True, 0.9)]),
+        ("worst", [_case("ISIC_0000003", True, 0.1)]),
+    ]
     fig = plots.gallery_figure(rows, "Set test")
     axes = np.array(fig.axes).reshape(2, 2)
     assert axes[0, 0].get_title() == "ISIC_0000001  J=0.93"

@@ -73,8 +73,7 @@ def test_identical_to_original_method():
         original = baseline.postprocess_original(prob, 2.0, 0.5)
         ours = postprocess_mask(prob, sigma=2.0, threshold=0.5)
         assert original.dtype == bool and original.any()
-        pieces += ndimage.label(postprocess_mask(prob, 2.0, 0.5, largest_component=False),
-                                structure=np.ones((3, 3)))[1]
+        pieces += ndimage.label(postprocess_mask(prob, 2.0, 0.5, largest_component=False), structure=np.ones((3, 3)))[1]
         assert np.array_equal(ours, original)
     assert pieces > 40  # the largest-component step really chooses
     noisy = (rng.random((96, 96)) ** 3).astype(np.float32)  # many small pieces, sigma 0

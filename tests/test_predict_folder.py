@@ -51,8 +51,21 @@ def _visible(folder: Path) -> list[str]:
 
 
 def test_listing_takes_image_suffixes_in_any_case_and_ignores_everything_else(tmp_path):
-    _touch(tmp_path, "a.jpg", "b.JPG", "c.Jpeg", "d.png", "e.PNG", "f.jPg", "g.gif", "h.txt", "i.jpg.txt",
-           "README", ".hidden.jpg", "._a.jpg")
+    _touch(
+        tmp_path,
+        "a.jpg",
+        "b.JPG",
+        "c.Jpeg",
+        "d.png",
+        "e.PNG",
+        "f.jPg",
+        "g.gif",
+        "h.txt",
+        "i.jpg.txt",
+        "README",
+        ".hidden.jpg",
+        "._a.jpg",
+    )
     (tmp_path / "sub.jpg").mkdir()  # a folder, even with an image's suffix
     _touch(tmp_path / "sub", "deeper.jpg")  # sub-folders are not searched
     listing = list_images(tmp_path, KEY)
@@ -62,8 +75,20 @@ def test_listing_takes_image_suffixes_in_any_case_and_ignores_everything_else(tm
 
 
 def test_odd_names_are_kept_and_their_outputs_never_collide(tmp_path):
-    names = ["a.jpg", "a.png", "a.JPG", "a.jpeg", "mole 1.jpg", " leading space.png", "Müttermal – rücken.JPG",
-             "病变 3.jpeg", "no-isic-id.png", "ISIC_0000001.jpg", "a.jpg.png", "50% (left), 'b'.jpg"]
+    names = [
+        "a.jpg",
+        "a.png",
+        "a.JPG",
+        "a.jpeg",
+        "mole 1.jpg",
+        " leading space.png",
+        "Müttermal – rücken.JPG",
+        "病变 3.jpeg",
+        "no-isic-id.png",
+        "ISIC_0000001.jpg",
+        "a.jpg.png",
+        "50% (left), 'b'.jpg",
+    ]
     _touch(tmp_path, *names)
     listing = list_images(tmp_path, KEY)
     assert sorted(listing.names) == sorted(names) and listing.rejected == ()
@@ -107,8 +132,11 @@ def test_a_missing_or_empty_folder_is_an_error_naming_the_key_and_the_path(tmp_p
     with pytest.raises(InputError, match=f"predict.clinic_a: image folder {missing} does not exist"):
         list_images(missing, KEY)
     _touch(tmp_path / "empty", "notes.txt", ".hidden.jpg")
-    with pytest.raises(InputError, match=f"predict.clinic_a: image folder {tmp_path / 'empty'} holds no "
-                                         r"\.jpg/\.jpeg/\.png files"):
+    with pytest.raises(
+        InputError,
+        match=f"predict.clinic_a: image folder {tmp_path / 'empty'} holds no "
+        r"\.jpg/\.jpeg/\.png files",
+    ):
         list_images(tmp_path / "empty", KEY)
     _touch(tmp_path, "a-file.jpg")
     with pytest.raises(InputError, match="is not a folder"):
@@ -140,11 +168,9 @@ def test_unreadable_files_are_skipped_and_listed_and_the_rest_cached(user_folder
     (user_folder / "gone.jpg").symlink_to(user_folder / "nothing-here.jpg")
     listing = list_images(user_folder, KEY)
     out = tmp_path / "cache"
-    index, skipped = cache_images(listing, 32, out / "images.npy", out / "index.csv", KEY, threads=2,
-                                  progress=False)
+    index, skipped = cache_images(listing, 32, out / "images.npy", out / "index.csv", KEY, threads=2, progress=False)
     assert index["image"].tolist() == ["Büro 2.JPG", "alpha.Png", "mole 1.jpg", "mole 1.png"]
-    assert [tuple(r) for r in index[["height", "width"]].to_numpy()] == [(250, 180), (250, 180), (300, 400),
-                                                                         (300, 400)]
+    assert [tuple(r) for r in index[["height", "width"]].to_numpy()] == [(250, 180), (250, 180), (300, 400), (300, 400)]
     assert list(skipped.columns) == SKIPPED_COLUMNS
     assert skipped["file"].tolist() == ["cut off.jpg", "gone.jpg", "notes.jpg"]
     reasons = dict(zip(skipped["file"], skipped["reason"]))
@@ -174,8 +200,11 @@ def test_no_usable_file_is_an_error_naming_the_key_and_leaves_nothing(tmp_path):
     (folder / "empty.png").write_bytes(b"")
     out = tmp_path / "cache"
     out.mkdir()
-    with pytest.raises(InputError, match=r"predict\.clinic_a: none of the 2 image files in .*bad can be used "
-                                         r"\(first: 'empty.png': "):
+    with pytest.raises(
+        InputError,
+        match=r"predict\.clinic_a: none of the 2 image files in .*bad can be used "
+        r"\(first: 'empty.png': ",
+    ):
         cache_images(list_images(folder, KEY), 32, out / "images.npy", out / "index.csv", KEY, progress=False)
     assert list(out.iterdir()) == []
 
@@ -192,8 +221,12 @@ def test_masks_and_crops_are_named_after_their_inputs_at_the_original_size(user_
     images[0][disk] = 40  # a dark lesion; the second image has none
     masks = tmp_path / "out" / "masks"
     masks.parent.mkdir()
-    assert write_masks(segmenter([MapModel(dark_is_lesion)], 32), images, index, masks,
-                       names=[output_name(n) for n in names]) == 2
+    assert (
+        write_masks(
+            segmenter([MapModel(dark_is_lesion)], 32), images, index, masks, names=[output_name(n) for n in names]
+        )
+        == 2
+    )
     written = [masks / "Büro 2.JPG.png", masks / "mole 1.jpg.png"]
     assert sorted(masks.iterdir()) == written
     assert [p.name for p in masks.parent.iterdir()] == ["masks"]  # no temporary folder left behind
@@ -204,8 +237,19 @@ def test_masks_and_crops_are_named_after_their_inputs_at_the_original_size(user_
     assert np.asarray(Image.open(written[0])).any() and not np.asarray(Image.open(written[1])).any()
 
     crops = tmp_path / "out" / "masked"
-    empty = crop_images(user_folder, names, masks, crops, 24, tmp_path / "m.npy", tmp_path / "m.csv",
-                        margin=0.0, background="zero", threads=2, progress=False)
+    empty = crop_images(
+        user_folder,
+        names,
+        masks,
+        crops,
+        24,
+        tmp_path / "m.npy",
+        tmp_path / "m.csv",
+        margin=0.0,
+        background="zero",
+        threads=2,
+        progress=False,
+    )
     assert empty == ["mole 1.jpg"]  # whole image used
     assert sorted(p.name for p in crops.iterdir()) == ["Büro 2.JPG.png", "mole 1.jpg.png"]
     lesion = np.asarray(Image.open(crops / "Büro 2.JPG.png"))
@@ -223,8 +267,10 @@ def test_a_turned_photo_is_used_as_stored_and_its_outputs_keep_its_orientation_t
     shutil.move(make_jpeg("plain.jpg", 90, 70, seed=3), folder / "plain.jpg")
     index, _ = cache_images(list_images(folder, KEY), 32, tmp_path / "i.npy", tmp_path / "i.csv", progress=False)
     assert index["image"].tolist() == ["plain.jpg", "turned.jpg"]
-    assert [tuple(r) for r in index[["height", "width", "orientation"]].to_numpy()] == [(90, 70, 1),
-                                                                                       (*ROTATED_LESION_SIZE, 6)]
+    assert [tuple(r) for r in index[["height", "width", "orientation"]].to_numpy()] == [
+        (90, 70, 1),
+        (*ROTATED_LESION_SIZE, 6),
+    ]
     cache = load_cache(tmp_path / "i.npy", tmp_path / "i.csv")
 
     def finds_the_dark_lesion(batch):  # both images come in one batch; the first, the plain photo, has none
@@ -234,8 +280,13 @@ def test_a_turned_photo_is_used_as_stored_and_its_outputs_keep_its_orientation_t
 
     masks = tmp_path / "out" / "masks"
     masks.parent.mkdir()
-    write_masks(segmenter([MapModel(finds_the_dark_lesion)], 32), cache.images, cache.index, masks,
-                names=[output_name(n) for n in cache.ids])
+    write_masks(
+        segmenter([MapModel(finds_the_dark_lesion)], 32),
+        cache.images,
+        cache.index,
+        masks,
+        names=[output_name(n) for n in cache.ids],
+    )
     with Image.open(masks / "turned.jpg.png") as mask:
         assert mask.size == ROTATED_LESION_SIZE[::-1] and mask.getexif().get(0x0112) == 6
         lesion = np.asarray(mask) > 128
@@ -244,8 +295,18 @@ def test_a_turned_photo_is_used_as_stored_and_its_outputs_keep_its_orientation_t
         assert mask.size == (70, 90) and mask.getexif().get(0x0112) is None
 
     crops = tmp_path / "out" / "masked"
-    empty = crop_images(folder, ["plain.jpg", "turned.jpg"], masks, crops, 24, tmp_path / "m.npy",
-                        tmp_path / "m.csv", margin=0.0, background="zero", progress=False)
+    empty = crop_images(
+        folder,
+        ["plain.jpg", "turned.jpg"],
+        masks,
+        crops,
+        24,
+        tmp_path / "m.npy",
+        tmp_path / "m.csv",
+        margin=0.0,
+        background="zero",
+        progress=False,
+    )
     assert empty == ["plain.jpg"]
     with Image.open(crops / "turned.jpg.png") as crop:
         assert crop.getexif().get(0x0112) == 6
@@ -320,8 +381,19 @@ def test_predict_a_folder_of_odd_images_with_the_trained_ensembles(demo_run, tmp
     assert all(j.wildcards == {"name": "clinic_a"} for j in planned)
 
     # the documented command (target first: --config takes every word after it), on the test config
-    snakemake(run, target, "--cores", "2", "--resources", "gpu=1", "--config", config,
-              "--configfile", TEST_CONFIG, config=None)
+    snakemake(
+        run,
+        target,
+        "--cores",
+        "2",
+        "--resources",
+        "gpu=1",
+        "--config",
+        config,
+        "--configfile",
+        TEST_CONFIG,
+        config=None,
+    )
     out = run / "results/predict/clinic_a"
 
     masks = out / "masks"
@@ -375,15 +447,17 @@ def test_predict_config_errors_name_the_key(tmp_path):
     checkout = copy_checkout(tmp_path / "checkout")
     target = "results/predict/clinic_a/predictions.csv"
     missing = tmp_path / "no such folder"
-    proc = snakemake(checkout, "-n", "--cores", "1", "--config", _predict_config("clinic_a", missing), "--",
-                     target, check=False)
+    proc = snakemake(
+        checkout, "-n", "--cores", "1", "--config", _predict_config("clinic_a", missing), "--", target, check=False
+    )
     assert proc.returncode != 0
     assert f"ERROR: config key predict.clinic_a: image folder {missing} does not exist\n" in proc.stderr
     assert "Traceback" not in proc.stderr  # one line, not a traceback
 
     _touch(tmp_path / "empty", "notes.txt")
-    proc = snakemake(checkout, "-n", "--cores", "1", "--config", _predict_config("clinic_a", tmp_path / "empty"),
-                     check=False)  # rule all asks for every configured set
+    proc = snakemake(
+        checkout, "-n", "--cores", "1", "--config", _predict_config("clinic_a", tmp_path / "empty"), check=False
+    )  # rule all asks for every configured set
     assert proc.returncode != 0
     assert f"ERROR: config key predict.clinic_a: image folder {tmp_path / 'empty'} holds no" in proc.stderr
 
@@ -392,8 +466,17 @@ def test_predict_config_errors_name_the_key(tmp_path):
 
     # only configured names are targets
     _touch(tmp_path / "images", "a.jpg")
-    proc = snakemake(checkout, "-n", "--cores", "1", "--config", _predict_config("clinic_a", tmp_path / "images"),
-                     "--", "results/predict/clinic_b/predictions.csv", check=False)
+    proc = snakemake(
+        checkout,
+        "-n",
+        "--cores",
+        "1",
+        "--config",
+        _predict_config("clinic_a", tmp_path / "images"),
+        "--",
+        "results/predict/clinic_b/predictions.csv",
+        check=False,
+    )
     assert proc.returncode != 0 and "No rule to produce results/predict/clinic_b" in proc.stdout + proc.stderr
 
 
@@ -404,4 +487,5 @@ def test_rule_all_plans_predictions_only_for_configured_sets(tmp_path):
     _touch(tmp_path / "images", "a.jpg")
     jobs = planned_jobs(checkout, "--config", _predict_config("clinic_a", tmp_path / "images"))
     assert {(j.rule, j.wildcards.get("name")) for j in jobs if j.rule in PREDICT_RULES} == {
-        (rule, "clinic_a") for rule in PREDICT_RULES}
+        (rule, "clinic_a") for rule in PREDICT_RULES
+    }

@@ -90,6 +90,7 @@ def test_classifier_folds_are_averaged_as_probabilities():
             prob = np.full((len(batch), 7), 0.0, np.float32)
             prob[:, column] = 1.0
             return prob
+
         return MapModel(model)
 
     prob = class_probabilities(classifier([one_hot(0), one_hot(2)], SIZE), _images(3))
@@ -113,6 +114,7 @@ def test_each_held_out_image_is_predicted_by_its_own_folds_model_only():
             prob = np.full((len(batch), 7), 0.01, np.float32)
             prob[:, column] = 1.0
             return prob
+
         return MapModel(model)
 
     table = held_out_probabilities(classifier([fold_model(3), fold_model(5)], SIZE), _images(5), ids, folds)
@@ -186,8 +188,9 @@ def test_the_ensemble_describes_itself_and_reads_back(tmp_path):
     post = PostProcess(sigma=1.5, threshold=0.4, largest_component=True, fill_holes=True)
     spec_path = tmp_path / "segmentation" / "ensemble.json"
     models[0].parent.mkdir(parents=True)
-    spec = describe_ensemble("segmentation", models, spec_path, image_size=64, encoder="densenet121", tta=True,
-                             postprocess=post)
+    spec = describe_ensemble(
+        "segmentation", models, spec_path, image_size=64, encoder="densenet121", tta=True, postprocess=post
+    )
     data = json.loads(spec_path.read_text())
     assert data["folds"] == [0, 1, 2] and data["models"] == [f"fold_{k}/model.keras" for k in range(3)]
     assert data["postprocess"] == {"sigma": 1.5, "threshold": 0.4, "largest_component": True, "fill_holes": True}
@@ -196,8 +199,14 @@ def test_the_ensemble_describes_itself_and_reads_back(tmp_path):
 
     cls_path = tmp_path / "classification" / "ensemble.json"
     cls_path.parent.mkdir()
-    describe_ensemble("classification", [tmp_path / "classification/fold_0/model.keras"], cls_path, image_size=32,
-                      encoder="densenet121", tta=False)
+    describe_ensemble(
+        "classification",
+        [tmp_path / "classification/fold_0/model.keras"],
+        cls_path,
+        image_size=32,
+        encoder="densenet121",
+        tta=False,
+    )
     assert json.loads(cls_path.read_text())["classes"] == list(isic.CLASSES)
     assert "postprocess" not in json.loads(cls_path.read_text())
 
@@ -208,5 +217,12 @@ def test_a_broken_ensemble_file_is_named(tmp_path):
     with pytest.raises(InputError, match="ensemble.json.*not a readable ensemble description"):
         EnsembleSpec.read(path)
     with pytest.raises(ValueError, match="post-processing"):
-        EnsembleSpec(stage="classification", folds=(0,), models=("fold_0/model.keras",), image_size=8,
-                     encoder="x", tta=False, postprocess=PLAIN)
+        EnsembleSpec(
+            stage="classification",
+            folds=(0,),
+            models=("fold_0/model.keras",),
+            image_size=8,
+            encoder="x",
+            tta=False,
+            postprocess=PLAIN,
+        )

@@ -47,6 +47,7 @@ STAGES = {"segmentation": "train_segmentation", "classification": "train_classif
 
 def merged_config(workdir: Path, *files: str) -> dict:
     """config/config.yaml with ``files`` merged over it, key by key, as Snakemake merges config files."""
+
     def merge(into: dict, new: dict) -> dict:
         for key, value in new.items():
             into[key] = merge(dict(into.get(key) or {}), value) if isinstance(value, dict) else value
@@ -93,8 +94,14 @@ def job_processes(root: int, script: str) -> list[psutil.Process]:
     return found
 
 
-def kill_mid_epoch(workdir: Path, stage: str, after_epochs: int = 2, timeout: float = 900,
-                   node_lost: bool = True, extra: tuple[str, ...] = ()) -> dict:
+def kill_mid_epoch(
+    workdir: Path,
+    stage: str,
+    after_epochs: int = 2,
+    timeout: float = 900,
+    node_lost: bool = True,
+    extra: tuple[str, ...] = (),
+) -> dict:
     """Run Snakemake (with ``extra`` options) for fold 0 of ``stage``; once ``after_epochs`` epochs are in the
     history, SIGKILL the training job 40 % into the next epoch, and, when ``node_lost``, Snakemake's whole
     process group with it; otherwise let Snakemake go on (and retry the job) to its end. Return timings and
@@ -110,8 +117,10 @@ def kill_mid_epoch(workdir: Path, stage: str, after_epochs: int = 2, timeout: fl
             if rows:
                 seen.setdefault(rows, time.monotonic())
             if proc.poll() is not None:
-                raise AssertionError(f"Snakemake ended ({proc.returncode}) before {after_epochs} epochs:\n"
-                                     + (workdir / "killed_run.txt").read_text()[-4000:])
+                raise AssertionError(
+                    f"Snakemake ended ({proc.returncode}) before {after_epochs} epochs:\n"
+                    + (workdir / "killed_run.txt").read_text()[-4000:]
+                )
             if time.monotonic() - start > timeout:
                 raise AssertionError(f"no {after_epochs} epochs in {timeout} s")
             time.sleep(0.05)
@@ -129,8 +138,12 @@ def kill_mid_epoch(workdir: Path, stage: str, after_epochs: int = 2, timeout: fl
         proc.wait()
     _, alive = psutil.wait_procs(jobs, timeout=30)
     assert not alive, f"{alive} survived SIGKILL"
-    return {"epochs_before_kill": rows, "epoch_s": round(epoch_s, 2),
-            "s_to_kill": round(time.monotonic() - start, 1), "returncode": proc.returncode}
+    return {
+        "epochs_before_kill": rows,
+        "epoch_s": round(epoch_s, 2),
+        "s_to_kill": round(time.monotonic() - start, 1),
+        "returncode": proc.returncode,
+    }
 
 
 @pytest.mark.parametrize("stage", list(STAGES))
@@ -150,8 +163,9 @@ def test_a_training_job_killed_mid_epoch_resumes_on_rerun(demo_run, tmp_path, st
     for name in ("model.keras", "history.csv", "provenance.json"):
         assert not (fold / name).exists(), name
     assert {target, f"results/{stage}/fold_0/history.csv"} <= incomplete_markers(workdir)
-    assert [str(j) for j in planned_jobs(workdir, *CONFIGS, "--rerun-incomplete", target, config=None)] \
-        == [f"{STAGES[stage]} fold=0"]
+    assert [str(j) for j in planned_jobs(workdir, *CONFIGS, "--rerun-incomplete", target, config=None)] == [
+        f"{STAGES[stage]} fold=0"
+    ]
     assert json.loads((fold / "work/state.json").read_text())["epoch"] == done
     assert pd.read_csv(fold / "work/history.csv")["epoch"].tolist() == list(range(done))
     # killed inside epoch done+1: its header was printed, its summary line never was
@@ -165,15 +179,13 @@ def test_a_training_job_killed_mid_epoch_resumes_on_rerun(demo_run, tmp_path, st
     assert locked.returncode != 0 and "LockException" in locked.stdout + locked.stderr
     snakemake(workdir, *CONFIGS, "--unlock", target, config=None)
     start = time.monotonic()
-    snakemake(workdir, *CONFIGS, "--rerun-incomplete", "--resources", "gpu=1", "--cores", "2", target,
-              config=None)
+    snakemake(workdir, *CONFIGS, "--rerun-incomplete", "--resources", "gpu=1", "--cores", "2", target, config=None)
     figures["rerun_s"] = round(time.monotonic() - start, 1)
 
     log = job_log.read_text()
     assert f"resuming from the backup in results/{stage}/fold_0/work after epoch {done} of {EPOCHS}" in log
-    resumed = log[log.index("resuming from the backup"):]
-    assert [int(n) for n in re.findall(rf"^Epoch (\d+)/{EPOCHS}$", resumed, re.M)] \
-        == list(range(done + 1, EPOCHS + 1))
+    resumed = log[log.index("resuming from the backup") :]
+    assert [int(n) for n in re.findall(rf"^Epoch (\d+)/{EPOCHS}$", resumed, re.M)] == list(range(done + 1, EPOCHS + 1))
     history = pd.read_csv(fold / "history.csv")
     assert history["epoch"].tolist() == list(range(EPOCHS))  # each epoch once, none missing
     assert history["val_loss"].notna().all()
@@ -184,8 +196,9 @@ def test_a_training_job_killed_mid_epoch_resumes_on_rerun(demo_run, tmp_path, st
     assert model.predict(np.zeros((1, size, size, 3), np.float32), verbose=0).shape[0] == 1
     record = json.loads((fold / "provenance.json").read_text())
     assert record["epochs_run"] == EPOCHS and record["settings"]["epochs"] == EPOCHS
-    assert "nothing to be done" in snakemake(workdir, *CONFIGS, "-n", "--cores", "2", target,
-                                             config=None).stdout.lower()
+    assert (
+        "nothing to be done" in snakemake(workdir, *CONFIGS, "-n", "--cores", "2", target, config=None).stdout.lower()
+    )
 
     # The same job never killed: on the CPU, the same history and the same weights.
     start = time.monotonic()
@@ -203,13 +216,17 @@ def test_a_killed_training_job_is_retried_with_more_run_time_and_resumes(demo_ru
     """As after SLURM's time limit: the job dies, Snakemake retries it (``--retries``) asking for more."""
     stage = "classification"
     workdir = copy_run(demo_run, tmp_path / "run")
-    (workdir / OVERRIDES).write_text(yaml.safe_dump({stage: {"training": {"epochs": EPOCHS, "batch_size": 2},
-                                                             "resources": {"mem_mb": 3000, "runtime": 20}}}))
+    (workdir / OVERRIDES).write_text(
+        yaml.safe_dump(
+            {stage: {"training": {"epochs": EPOCHS, "batch_size": 2}, "resources": {"mem_mb": 3000, "runtime": 20}}}
+        )
+    )
     figures = kill_mid_epoch(workdir, stage, node_lost=False, extra=("--retries", "1"))
     assert figures["returncode"] == 0, (workdir / "killed_run.txt").read_text()[-4000:]
     # Snakemake's plan of each attempt, and the retried job's own log (Snakemake clears it before a retry)
-    planned = re.findall(r"resources: .*?runtime=(\d+), attempt=(\d+), mem_mb=(\d+)",
-                         (workdir / "killed_run.txt").read_text())
+    planned = re.findall(
+        r"resources: .*?runtime=(\d+), attempt=(\d+), mem_mb=(\d+)", (workdir / "killed_run.txt").read_text()
+    )
     assert sorted({(a, m, r) for r, a, m in planned}) == [("1", "3000", "20"), ("2", "4500", "40")]
     log = (workdir / f"results/logs/{stage}/train_fold_0.log").read_text()
     attempts = re.findall(r"attempt (\d+): asked for (\d+) MB of memory, (\d+) min, 1 GPU", log)
@@ -250,31 +267,55 @@ def test_the_same_config_twice_gives_identical_data_caches_folds_and_weights(dem
     again = fresh_copy(demo_run, tmp_path / "again")
     snakemake(again, "--resources", "gpu=1", "--cores", "2", "results/segmentation/fold_0/model.keras")
     data_dir = merged_config(again, TEST_CONFIG)["data_dir"]
-    compared = [*same_files(demo_run, again, data_dir), *same_files(demo_run, again, "results/cache/seg_train"),
-                *same_files(demo_run, again, "results/segmentation/folds.csv"),
-                *same_files(demo_run, again, "results/segmentation/fold_0/history.csv")]
-    assert {"results/cache/seg_train/images.npy", "results/cache/seg_train/masks.npy",
-            "results/cache/seg_train/index.csv"} <= set(compared)
-    arrays = same_weights(demo_run / "results/segmentation/fold_0/model.keras",
-                          again / "results/segmentation/fold_0/model.keras")
+    compared = [
+        *same_files(demo_run, again, data_dir),
+        *same_files(demo_run, again, "results/cache/seg_train"),
+        *same_files(demo_run, again, "results/segmentation/folds.csv"),
+        *same_files(demo_run, again, "results/segmentation/fold_0/history.csv"),
+    ]
+    assert {
+        "results/cache/seg_train/images.npy",
+        "results/cache/seg_train/masks.npy",
+        "results/cache/seg_train/index.csv",
+    } <= set(compared)
+    arrays = same_weights(
+        demo_run / "results/segmentation/fold_0/model.keras", again / "results/segmentation/fold_0/model.keras"
+    )
     seg_s = time.monotonic() - start
 
     # The classification chain again on the same segmentation models: masks, crops, their cache, the
     # lesion-grouped folds and one classifier fold.
     start = time.monotonic()
     cls = copy_run(demo_run, tmp_path / "cls")
-    snakemake(cls, "--forcerun", "predict_masks", "mask_images", "classification_folds", "train_classifier",
-              "--resources", "gpu=1", "--cores", "2", "results/classification/fold_0/model.keras")
+    snakemake(
+        cls,
+        "--forcerun",
+        "predict_masks",
+        "mask_images",
+        "classification_folds",
+        "train_classifier",
+        "--resources",
+        "gpu=1",
+        "--cores",
+        "2",
+        "results/classification/fold_0/model.keras",
+    )
     for rel in ("results/cache/masked_train/images.npy", "results/classification/fold_0/model.keras"):
         assert (cls / rel).stat().st_mtime > (demo_run / rel).stat().st_mtime, f"{rel} was not made again"
-    compared += [*same_files(demo_run, cls, "results/masks/train"), *same_files(demo_run, cls, "results/masked/train"),
-                 *same_files(demo_run, cls, "results/cache/masked_train"),
-                 *same_files(demo_run, cls, "results/classification/folds.csv"),
-                 *same_files(demo_run, cls, "results/classification/fold_0/history.csv")]
-    arrays += same_weights(demo_run / "results/classification/fold_0/model.keras",
-                           cls / "results/classification/fold_0/model.keras")
-    print(f"\ndeterminism: {len(compared)} files byte-identical, {arrays} weight arrays equal; "
-          f"segmentation from scratch {seg_s:.0f} s, classification chain {time.monotonic() - start:.0f} s")
+    compared += [
+        *same_files(demo_run, cls, "results/masks/train"),
+        *same_files(demo_run, cls, "results/masked/train"),
+        *same_files(demo_run, cls, "results/cache/masked_train"),
+        *same_files(demo_run, cls, "results/classification/folds.csv"),
+        *same_files(demo_run, cls, "results/classification/fold_0/history.csv"),
+    ]
+    arrays += same_weights(
+        demo_run / "results/classification/fold_0/model.keras", cls / "results/classification/fold_0/model.keras"
+    )
+    print(
+        f"\ndeterminism: {len(compared)} files byte-identical, {arrays} weight arrays equal; "
+        f"segmentation from scratch {seg_s:.0f} s, classification chain {time.monotonic() - start:.0f} s"
+    )
 
 
 @pytest.mark.parametrize("stage", list(STAGES))

@@ -28,8 +28,9 @@ EXPECTED = {
     ("Classification", "Training curves"): {f"classification_training_curves_fold_{k}.png" for k in (0, 1)},
     ("Classification", "Scores"): {"classification_scores.html", "classification_per_class.html"},
     ("Classification", "Masked images"): {"masked_samples.png"},
-    ("Classification", "Confusion and ROC"): {f"{kind}_{source}.png" for kind in ("confusion", "roc")
-                                              for source in ("folds", "test")},
+    ("Classification", "Confusion and ROC"): {
+        f"{kind}_{source}.png" for kind in ("confusion", "roc") for source in ("folds", "test")
+    },
     ("Provenance", "Segmentation"): {"segmentation_provenance.html"},
     ("Provenance", "Classification"): {"classification_provenance.html"},
 }
@@ -67,8 +68,9 @@ def _chromium(tool) -> str:
     install = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "chromium"]
     proc = subprocess.run(install, capture_output=True, text=True, env=env, timeout=1500)
     if proc.returncode != 0:  # an empty or stale package list: refresh once, then retry
-        subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "update"], capture_output=True, env=env,
-                       timeout=600)
+        subprocess.run(
+            ["apt-get", "-o", "DPkg::Lock::Timeout=300", "update"], capture_output=True, env=env, timeout=600
+        )
         proc = subprocess.run(install, capture_output=True, text=True, env=env, timeout=1500)
     found = tool.find_browser()
     if proc.returncode != 0 or not found:
@@ -88,8 +90,9 @@ def report_run(demo_run, tmp_path_factory) -> Path:
 def test_report_files_every_figure_under_its_stage(report_run):
     page = (report_run / "report.html").read_text(encoding="utf-8")
     categories = _js_value(page, "categories")
-    found = {(cat, sub): {Path(p).name for p in paths}
-             for cat, subs in categories.items() for sub, paths in subs.items()}
+    found = {
+        (cat, sub): {Path(p).name for p in paths} for cat, subs in categories.items() for sub, paths in subs.items()
+    }
     assert found == EXPECTED
 
     results = _js_value(page, "results")
@@ -143,8 +146,9 @@ def test_report_renders_in_a_headless_browser(report_run, tmp_path):
     tool = _screenshot_tool()
     browser = _chromium(tool)
     start = tool.screenshot(report_run / "report.html", tmp_path / "start.png", browser=browser)
-    gallery = tool.screenshot(report_run / "report.html", tmp_path / "gallery.png", show="mask_gallery_test.png",
-                              browser=browser)
+    gallery = tool.screenshot(
+        report_run / "report.html", tmp_path / "gallery.png", show="mask_gallery_test.png", browser=browser
+    )
     for shot in (start, gallery):
         assert shot.stat().st_size > 20_000
         with Image.open(shot) as img:

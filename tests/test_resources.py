@@ -18,8 +18,10 @@ def test_a_maximum_below_the_configured_amount_never_asks_for_less():
 
 
 def test_the_log_line_names_the_attempt_and_what_was_asked():
-    assert describe({"attempt": 2, "mem_mb": 6000, "runtime": 60, "gpu": 1, "_cores": 2}) == \
-        "attempt 2: asked for 6000 MB of memory, 60 min, 1 GPU"
+    assert (
+        describe({"attempt": 2, "mem_mb": 6000, "runtime": 60, "gpu": 1, "_cores": 2})
+        == "attempt 2: asked for 6000 MB of memory, 60 min, 1 GPU"
+    )
     assert describe({"mem_mb": 1000}) == "attempt 1: asked for 1000 MB of memory"
 
 

@@ -68,9 +68,7 @@ def _overlap(a: dict, b: dict) -> bool:
 def test_jobs_run_as_slurm_jobs_and_gpu_jobs_queue_for_the_gpu(slurm_cluster, tmp_path):
     (tmp_path / "Snakefile").write_text(SNAKEFILE)
     # targets first: --set-resources and friends would swallow them
-    run = slurm_cluster.run_snakemake(
-        ["all", "--workflow-profile", "none"], cwd=tmp_path, timeout=240
-    )
+    run = slurm_cluster.run_snakemake(["all", "--workflow-profile", "none"], cwd=tmp_path, timeout=240)
     assert run.run_id, f"no 'SLURM run ID' in the output:\n{run.output[-3000:]}"
 
     jobs = slurm_cluster.jobs(run_id=run.run_id)
@@ -126,9 +124,22 @@ def test_default_profile_limits_gpu_jobs_only_locally():
 def test_profiles_parse(profile, tmp_path):
     (tmp_path / "Snakefile").write_text(SNAKEFILE)
     res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--profile", str(profile), "--workflow-profile", "none",
-         "--dry-run", "all"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--profile",
+            str(profile),
+            "--workflow-profile",
+            "none",
+            "--dry-run",
+            "all",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
     assert res.returncode == 0, res.stdout + res.stderr
     # the GPU rule keeps its gpu=1 through the profile

@@ -25,19 +25,41 @@ GPU_RULES = {"train_segmentation", "predict_masks"}
 
 # What the user profile leaves to the site: the test cluster's partition (no accounts), short polling.
 SITE_OVERRIDES = [
-    "--default-resources", "slurm_partition=main", "runtime=20", "mem_mb=500",
-    "--slurm-init-seconds-before-status-checks", "2",
-    "--latency-wait", "10",
-    "--retries", "0",
+    "--default-resources",
+    "slurm_partition=main",
+    "runtime=20",
+    "mem_mb=500",
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+    "--latency-wait",
+    "10",
+    "--retries",
+    "0",
 ]
 
 
 def test_test_set_masks_through_the_user_profile(slurm_cluster, tmp_path):
     workdir = copy_checkout(tmp_path)
-    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "results/masks/test",
-           "--configfile", ".test/config.yaml", *SITE_OVERRIDES]
-    proc = subprocess.run(cmd, cwd=workdir, env=slurm_cluster.env(), capture_output=True, text=True,
-                          timeout=1500, stdin=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--profile",
+        "profiles/slurm",
+        "results/masks/test",
+        "--configfile",
+        ".test/config.yaml",
+        *SITE_OVERRIDES,
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=workdir,
+        env=slurm_cluster.env(),
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        stdin=subprocess.DEVNULL,
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{output[-6000:]}\n{slurm_cluster.diagnostics()}"
 
@@ -45,9 +67,20 @@ def test_test_set_masks_through_the_user_profile(slurm_cluster, tmp_path):
     ran = sorted(job.rule for job in jobs)
     # every job of the plan ran as a SLURM job (the demo generator, 3 input checks, 2 caches, folds,
     # 2 folds, 1 prediction)
-    assert ran == sorted(["demo_data", "check_images", "check_images", "check_labels",
-                          "cache_segmentation_training", "cache_task3_set", "segmentation_folds",
-                          "train_segmentation", "train_segmentation", "predict_masks"]), ran
+    assert ran == sorted(
+        [
+            "demo_data",
+            "check_images",
+            "check_images",
+            "check_labels",
+            "cache_segmentation_training",
+            "cache_task3_set",
+            "segmentation_folds",
+            "train_segmentation",
+            "train_segmentation",
+            "predict_masks",
+        ]
+    ), ran
     assert all(job.state == "COMPLETED" for job in jobs), [(j.rule, j.state) for j in jobs]
     for job in jobs:
         assert job.gpus == (1 if job.rule in GPU_RULES else 0), (job.rule, job.gpus)
@@ -75,8 +108,11 @@ def _training_processes(workdir) -> list[psutil.Process]:
     for proc in psutil.process_iter(["name", "cmdline", "cwd"]):
         try:
             command = " ".join(proc.info["cmdline"] or [])
-            if "python" in (proc.info["name"] or "") and "train_segmentation.py" in command \
-                    and str(workdir) in (proc.info["cwd"] or ""):
+            if (
+                "python" in (proc.info["name"] or "")
+                and "train_segmentation.py" in command
+                and str(workdir) in (proc.info["cwd"] or "")
+            ):
                 found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
@@ -87,17 +123,36 @@ def test_a_training_job_killed_under_slurm_is_resubmitted_with_more_time_and_res
     """As a node's OOM killer or a time limit would: the SLURM job dies mid-epoch; Snakemake resubmits it
     (``--retries 1``) with twice the run time, and the fold resumes after its last finished epoch."""
     workdir = copy_checkout(tmp_path)
-    (workdir / "retry.yaml").write_text(yaml.safe_dump(
-        {"segmentation": {"folds": 2, "training": {"epochs": 6, "batch_size": 2},
-                          "resources": {"runtime": 15, "mem_mb": 3000}}}))
+    (workdir / "retry.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "segmentation": {
+                    "folds": 2,
+                    "training": {"epochs": 6, "batch_size": 2},
+                    "resources": {"runtime": 15, "mem_mb": 3000},
+                }
+            }
+        )
+    )
     target = "results/segmentation/fold_0/model.keras"
     overrides = [*SITE_OVERRIDES[:-2], "--retries", "1"]
-    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", target,
-           "--configfile", ".test/config.yaml", "retry.yaml", *overrides]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--profile",
+        "profiles/slurm",
+        target,
+        "--configfile",
+        ".test/config.yaml",
+        "retry.yaml",
+        *overrides,
+    ]
     history = workdir / "results/segmentation/fold_0/work/history.csv"
     with open(workdir / "run.txt", "w") as out:
-        run = subprocess.Popen(cmd, cwd=workdir, env=slurm_cluster.env(), stdout=out, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL)
+        run = subprocess.Popen(
+            cmd, cwd=workdir, env=slurm_cluster.env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     try:
         deadline = time.monotonic() + 1200
         while not (history.exists() and history.read_text().count("\n") - 1 >= 2):

@@ -25,7 +25,7 @@ from lesionflow.training import STATE, Schedule, fingerprint, fit
 EPOCHS, KILL_EPOCH = 6, 2
 SCHEDULE = dict(epochs=EPOCHS, learning_rate=0.05, min_learning_rate=1e-4, lr_patience=2, lr_factor=0.5)
 
-JOB = r'''
+JOB = r"""
 import os, signal, sys
 import numpy as np, tensorflow as tf, keras
 from lesionflow.jobs import job
@@ -57,20 +57,25 @@ model.compile(keras.optimizers.Adam(lr), squared_error)
 schedule = Schedule(**{SCHEDULE}, learning_rate=lr)
 with job("toy", os.path.join(out, "job.log"), 1):
     fit(model, train, val, schedule, work, os.path.join(out, "model.keras"), os.path.join(out, "history.csv"))
-'''.replace("{SCHEDULE}", repr({k: v for k, v in SCHEDULE.items() if k != "learning_rate"}))
+""".replace("{SCHEDULE}", repr({k: v for k, v in SCHEDULE.items() if k != "learning_rate"}))
 
 
-def run_job(tmp_path: Path, name: str, kill_epoch: int = -1, work: Path | None = None,
-            lr: float = SCHEDULE["learning_rate"]) -> tuple[subprocess.CompletedProcess, Path, Path]:
+def run_job(
+    tmp_path: Path, name: str, kill_epoch: int = -1, work: Path | None = None, lr: float = SCHEDULE["learning_rate"]
+) -> tuple[subprocess.CompletedProcess, Path, Path]:
     """Train the toy model in a fresh Python process; return the process, its work folder and output folder."""
     script = tmp_path / "job.py"
     script.write_text(JOB)
     out = tmp_path / name
     out.mkdir(exist_ok=True)
     work = work or out / "work"
-    proc = subprocess.run([sys.executable, str(script), str(work), str(out), str(kill_epoch), str(lr)],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
+    proc = subprocess.run(
+        [sys.executable, str(script), str(work), str(out), str(kill_epoch), str(lr)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""},
+    )
     return proc, work, out
 
 
@@ -136,15 +141,25 @@ def _data(val_target: float) -> tuple[tf.data.Dataset, tf.data.Dataset]:
     x = np.linspace(-1, 1, 48, dtype="float32").reshape(16, 3)
     y = np.stack([x.sum(1), x[:, 0]], axis=1)
     val_y = np.full_like(y, val_target)
-    return (tf.data.Dataset.from_tensor_slices((x, y)).batch(4),
-            tf.data.Dataset.from_tensor_slices((x, val_y)).batch(4))
+    return (
+        tf.data.Dataset.from_tensor_slices((x, y)).batch(4),
+        tf.data.Dataset.from_tensor_slices((x, val_y)).batch(4),
+    )
 
 
 def test_fit_keeps_the_lowest_validation_loss_and_cleans_up(tmp_path):
     train, val = _data(0.0)
     model = _toy()
-    table = fit(model, train, val, Schedule(epochs=4, learning_rate=0.05), tmp_path / "work",
-                tmp_path / "out/model.keras", tmp_path / "out/history.csv", verbose=0)
+    table = fit(
+        model,
+        train,
+        val,
+        Schedule(epochs=4, learning_rate=0.05),
+        tmp_path / "work",
+        tmp_path / "out/model.keras",
+        tmp_path / "out/history.csv",
+        verbose=0,
+    )
     assert not (tmp_path / "work").exists()
     assert table["epoch"].tolist() == [0, 1, 2, 3]
     saved = pd.read_csv(tmp_path / "out/history.csv")
@@ -156,8 +171,16 @@ def test_fit_keeps_the_lowest_validation_loss_and_cleans_up(tmp_path):
 def test_no_finite_validation_loss_keeps_the_last_model(tmp_path):
     train, val = _data(np.nan)
     model = _toy()
-    table = fit(model, train, val, Schedule(epochs=2, learning_rate=0.05), tmp_path / "work",
-                tmp_path / "model.keras", tmp_path / "history.csv", verbose=0)
+    table = fit(
+        model,
+        train,
+        val,
+        Schedule(epochs=2, learning_rate=0.05),
+        tmp_path / "work",
+        tmp_path / "model.keras",
+        tmp_path / "history.csv",
+        verbose=0,
+    )
     assert len(table) == 2 and table["val_loss"].isna().all()
     for got, want in zip(weights(tmp_path / "model.keras"), model.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
@@ -185,6 +208,7 @@ def test_provenance_record_fingerprints_each_input_and_names_versions_and_device
     assert versions["tensorflow"] == tf.__version__ and versions["keras"] == keras.__version__
     assert versions["numpy"] == np.__version__
     import lesionflow
+
     assert versions["lesionflow"] == lesionflow.__version__
     provenance.write_json(tmp_path / "p.json", record)
     assert json.loads((tmp_path / "p.json").read_text()) == record
@@ -208,10 +232,18 @@ def _augmented_run() -> tuple[keras.Model, object, tf.data.Dataset]:
     train = partial(make_dataset, indices=np.arange(24), training=True, augmentation=Augmentation(), **common)
     val = make_dataset(indices=np.arange(24), training=False, **common)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8, 8, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(4, 3),
-        keras.layers.BatchNormalization(), keras.layers.ReLU(), keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dropout(0.3), keras.layers.Dense(2, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
     model.compile(keras.optimizers.Adam(0.05), "categorical_crossentropy")
     return model, train, val
 
@@ -241,8 +273,16 @@ def test_a_resumed_run_sees_the_same_batches_and_random_draws_and_ends_with_the_
 
     model, train, val = _augmented_run()
     with pytest.raises(tf.errors.OpError, match="killed"):
-        fit(model, _killed_in_epoch(train, AUG_KILL, 3), val, schedule, tmp_path / "w1", tmp_path / "b.keras",
-            tmp_path / "b.csv", verbose=0)
+        fit(
+            model,
+            _killed_in_epoch(train, AUG_KILL, 3),
+            val,
+            schedule,
+            tmp_path / "w1",
+            tmp_path / "b.keras",
+            tmp_path / "b.csv",
+            verbose=0,
+        )
     state = json.loads((tmp_path / "w1" / STATE).read_text())
     assert state["epoch"] == AUG_KILL
     assert state["seed_states"] and state["seed_states"][0][1] == AUG_KILL * AUG_STEPS  # dropout's draws so far
@@ -265,7 +305,8 @@ def mixed_float16():
 
 
 def test_under_mixed_float16_a_resumed_run_restores_the_loss_scale_and_ends_with_the_same_weights(
-        tmp_path, mixed_float16, caplog):
+    tmp_path, mixed_float16, caplog
+):
     schedule = Schedule(epochs=AUG_EPOCHS, learning_rate=0.05)
     model, train, val = _augmented_run()
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
@@ -276,8 +317,16 @@ def test_under_mixed_float16_a_resumed_run_restores_the_loss_scale_and_ends_with
 
     model, train, val = _augmented_run()
     with pytest.raises(tf.errors.OpError, match="killed"):
-        fit(model, _killed_in_epoch(train, AUG_KILL, 3), val, schedule, tmp_path / "w1", tmp_path / "b.keras",
-            tmp_path / "b.csv", verbose=0)
+        fit(
+            model,
+            _killed_in_epoch(train, AUG_KILL, 3),
+            val,
+            schedule,
+            tmp_path / "w1",
+            tmp_path / "b.keras",
+            tmp_path / "b.csv",
+            verbose=0,
+        )
     assert json.loads((tmp_path / "w1" / STATE).read_text())["epoch"] == AUG_KILL
 
     model, train, val = _augmented_run()

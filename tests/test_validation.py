@@ -103,8 +103,7 @@ def test_masks_are_checked_against_the_stored_grid_of_their_image(tmp_path):
     assert check_images([image], [mask])["largest_image_hw"] == [120, 200]
     assert check_ground_truth([image], [mask])["largest_image_hw"] == [120, 200]
     Image.fromarray(np.zeros((200, 120), np.uint8)).save(mask)  # drawn on the turned (displayed) grid
-    with pytest.raises(InputError, match=re.escape(f"{mask}: mask is 120×200 but its image is 200×120 "
-                                                   "(width×height)")):
+    with pytest.raises(InputError, match=re.escape(f"{mask}: mask is 120×200 but its image is 200×120 (width×height)")):
         check_images([image], [mask])
     with pytest.raises(InputError, match="mask is 120×200 but its image is 200×120"):
         check_ground_truth([image], [mask])
@@ -145,7 +144,8 @@ def test_only_isic_image_names_are_accepted(tmp_path, name):
 
 def write_groupings(path: Path, rows: list[tuple[str, str]]) -> Path:
     pd.DataFrame(rows, columns=["image", "lesion_id"]).assign(diagnosis_confirm_type="histopathology").to_csv(
-        path, index=False)
+        path, index=False
+    )
     return path
 
 
@@ -161,17 +161,24 @@ def test_an_image_missing_from_the_groupings_is_its_own_lesion_with_a_warning(tm
     groupings = write_groupings(tmp_path / "groups.csv", [(i, "HAM_0000001") for i in IDS[:5]])
     summary = check_training_labels(labels, groupings, IDS)
     assert summary["lesions"] == 3
-    assert summary["warnings"] == [f"{groupings}: 2 image(s) have no lesion_id and count as their own lesion "
-                                   f"({IDS[5]}, {IDS[6]})"]
+    assert summary["warnings"] == [
+        f"{groupings}: 2 image(s) have no lesion_id and count as their own lesion ({IDS[5]}, {IDS[6]})"
+    ]
 
 
-@pytest.mark.parametrize("rows,message", [
-    ([(IDS[0], "HAM_1"), ("ISIC_0999999", "HAM_2")],
-     r"groups.csv, row 3: lesion_id for image ISIC_0999999 which does not exist \(not among the 7 training images"),
-    ([(IDS[0], "HAM_1"), (IDS[0], "HAM_2")], r"groups.csv, row 3: image ISIC_0000001 is listed more than once"),
-    ([(IDS[0], "HAM_1"), (IDS[1], "")], r"groups.csv, row 3: image ISIC_0000002 has an empty lesion_id"),
-    ([("../" + IDS[0], "HAM_1")], r"groups.csv, row 2: '../ISIC_0000001' is not an ISIC image id"),
-])
+@pytest.mark.parametrize(
+    "rows,message",
+    [
+        (
+            [(IDS[0], "HAM_1"), ("ISIC_0999999", "HAM_2")],
+            r"groups.csv, row 3: lesion_id for image ISIC_0999999 which does not exist "
+            r"\(not among the 7 training images",
+        ),
+        ([(IDS[0], "HAM_1"), (IDS[0], "HAM_2")], r"groups.csv, row 3: image ISIC_0000001 is listed more than once"),
+        ([(IDS[0], "HAM_1"), (IDS[1], "")], r"groups.csv, row 3: image ISIC_0000002 has an empty lesion_id"),
+        ([("../" + IDS[0], "HAM_1")], r"groups.csv, row 2: '../ISIC_0000001' is not an ISIC image id"),
+    ],
+)
 def test_bad_groupings_name_the_row(tmp_path, rows, message):
     labels = write_labels(tmp_path / "gt.csv")
     with pytest.raises(InputError, match=message):
@@ -181,8 +188,11 @@ def test_bad_groupings_name_the_row(tmp_path, rows, message):
 def test_a_label_for_a_missing_image_names_its_row(tmp_path):
     labels = write_labels(tmp_path / "gt.csv")
     groupings = write_groupings(tmp_path / "groups.csv", [(i, "HAM_1") for i in IDS[:6]])
-    with pytest.raises(InputError, match=r"gt.csv, row 8: label for image ISIC_0000007 which does not exist "
-                                         r"\(not among the 6 images; 1 such row\)"):
+    with pytest.raises(
+        InputError,
+        match=r"gt.csv, row 8: label for image ISIC_0000007 which does not exist "
+        r"\(not among the 6 images; 1 such row\)",
+    ):
         check_training_labels(labels, groupings, IDS[:6])
 
 
@@ -194,8 +204,10 @@ def test_layout_names_the_first_missing_mask_and_counts_them(tmp_path):
     masks[1].unlink()
     masks[4].unlink()
     layout = DataLayout(tmp_path)
-    with pytest.raises(InputError, match=re.escape(f"{masks[1]}: mask of image {IDS[1]} does not exist "
-                                                   "(images without a mask: 2 of 7)")):
+    with pytest.raises(
+        InputError,
+        match=re.escape(f"{masks[1]}: mask of image {IDS[1]} does not exist (images without a mask: 2 of 7)"),
+    ):
         layout.mask_paths("seg_train")
     for mask in masks[2:4] + masks[5:]:
         mask.unlink()
@@ -262,15 +274,25 @@ def test_models_are_loaded_in_safe_mode(tmp_path):
         load_model(path)
 
 
-_UNSAFE = re.compile(r"yaml\.(load|unsafe_load|full_load)\(|allow_pickle\s*=\s*True|import pickle|"
-                     r"safe_mode\s*=\s*False|pd\.read_pickle|\beval\(|\bexec\(")
+_UNSAFE = re.compile(
+    r"yaml\.(load|unsafe_load|full_load)\(|allow_pickle\s*=\s*True|import pickle|"
+    r"safe_mode\s*=\s*False|pd\.read_pickle|\beval\(|\bexec\("
+)
 
 
 def test_no_unsafe_loading_in_the_workflow_or_the_package():
-    sources = [*(ROOT / "src").rglob("*.py"), *(ROOT / "workflow").rglob("*.py"), *(ROOT / "workflow").rglob("*.smk"),
-               ROOT / "Snakefile"]
-    found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in sources
-             for n, line in enumerate(p.read_text().splitlines(), 1) if _UNSAFE.search(line)]
+    sources = [
+        *(ROOT / "src").rglob("*.py"),
+        *(ROOT / "workflow").rglob("*.py"),
+        *(ROOT / "workflow").rglob("*.smk"),
+        ROOT / "Snakefile",
+    ]
+    found = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
+        for p in sources
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if _UNSAFE.search(line)
+    ]
     assert found == []
 
 
@@ -281,9 +303,14 @@ def test_no_unsafe_loading_in_the_workflow_or_the_package():
 def test_every_set_is_checked_before_it_is_used(tmp_path):
     jobs = planned_jobs(copy_checkout(tmp_path))
     checks = sorted(str(j) for j in jobs if j.rule.startswith("check_"))
-    assert checks == ["check_ground_truth set=test",  # the test config's demo has no validation ground truth
-                      "check_images set=seg_train", "check_images set=test", "check_images set=train",
-                      "check_images set=validation", "check_labels"]
+    assert checks == [
+        "check_ground_truth set=test",  # the test config's demo has no validation ground truth
+        "check_images set=seg_train",
+        "check_images set=test",
+        "check_images set=train",
+        "check_images set=validation",
+        "check_labels",
+    ]
 
 
 def _rules(jobs) -> set[str]:
@@ -297,8 +324,16 @@ def test_changed_test_ground_truth_reruns_its_check_but_no_prediction(demo_run, 
     csv.write_text(csv.read_text().replace(".0", ""))  # the same labels, written as integers
     jobs = planned_jobs(run)
     assert "check_ground_truth" in _rules(jobs) and "score_predictions" in _rules(jobs)
-    assert not _rules(jobs) & {"check_images", "check_labels", "cache_task3_set", "predict_masks", "mask_images",
-                               "predict_classes", "train_segmentation", "train_classifier"}
+    assert not _rules(jobs) & {
+        "check_images",
+        "check_labels",
+        "cache_task3_set",
+        "predict_masks",
+        "mask_images",
+        "predict_classes",
+        "train_segmentation",
+        "train_classifier",
+    }
     assert {j.wildcards["set"] for j in jobs if "set" in j.wildcards} == {"test"}
 
 
@@ -328,6 +363,7 @@ def test_segmentation_alone_needs_no_task3_training_data(tmp_path):
     write_set(data / FOLDERS["train_images"], ids=IDS[:2])
     (data / FOLDERS["train_labels"]).mkdir()
     write_labels(data / FOLDERS["train_labels"] / "ISIC2018_Task3_Training_GroundTruth.csv", IDS[:2])
-    write_groupings(data / FOLDERS["train_labels"] / "ISIC2018_Task3_Training_LesionGroupings.csv",
-                    [(i, "HAM_1") for i in IDS[:2]])
+    write_groupings(
+        data / FOLDERS["train_labels"] / "ISIC2018_Task3_Training_LesionGroupings.csv", [(i, "HAM_1") for i in IDS[:2]]
+    )
     assert "check_labels" in _rules(planned_jobs(workdir, *args, config=None))

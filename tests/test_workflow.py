@@ -23,13 +23,29 @@ from workflow_run import copy_checkout, copy_run, planned_jobs, snakemake
 pytestmark = pytest.mark.workflow
 
 DATA = "data/demo-test"
-GPU_RULES = {"train_segmentation", "evaluate_segmentation", "predict_masks",
-             "train_classifier", "evaluate_classifier", "predict_classes"}
+GPU_RULES = {
+    "train_segmentation",
+    "evaluate_segmentation",
+    "predict_masks",
+    "train_classifier",
+    "evaluate_classifier",
+    "predict_classes",
+}
 CACHE_RULES = {"demo_data", "cache_segmentation_training", "cache_task3_set"}
-SEGMENTATION_RULES = {"segmentation_folds", "train_segmentation", "evaluate_segmentation", "predict_masks",
-                      "score_masks"}
-CLASSIFIER_RULES = {"classification_folds", "train_classifier", "evaluate_classifier", "predict_classes",
-                    "score_predictions"}
+SEGMENTATION_RULES = {
+    "segmentation_folds",
+    "train_segmentation",
+    "evaluate_segmentation",
+    "predict_masks",
+    "score_masks",
+}
+CLASSIFIER_RULES = {
+    "classification_folds",
+    "train_classifier",
+    "evaluate_classifier",
+    "predict_classes",
+    "score_predictions",
+}
 
 
 def scorer() -> list[str]:
@@ -81,8 +97,11 @@ def test_masks_are_official_task1_pngs_at_each_images_size(demo_run):
 
 def test_official_scorer_accepts_the_test_masks(demo_run):
     truth = demo_run / DATA / "ISIC2018_Task3_Test_Segmentation_GroundTruth"
-    proc = subprocess.run([*scorer(), "-o", "json", "segmentation", str(truth), str(demo_run / "results/masks/test")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [*scorer(), "-o", "json", "segmentation", str(truth), str(demo_run / "results/masks/test")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     official = json.loads(proc.stdout)
     ours = json.loads((demo_run / "results/metrics/segmentation_test.json").read_text())
@@ -97,8 +116,9 @@ def test_submission_csv_is_accepted_by_the_official_scorer(demo_run):
     assert list(table.columns) == ["image", *CLASSES]
     np.testing.assert_allclose(table[list(CLASSES)].sum(axis=1), 1.0, atol=1e-5)
     truth = demo_run / DATA / "ISIC2018_Task3_Test_GroundTruth/ISIC2018_Task3_Test_GroundTruth.csv"
-    proc = subprocess.run([*scorer(), "-o", "json", "classification", str(truth), str(submission)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [*scorer(), "-o", "json", "classification", str(truth), str(submission)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     official = json.loads(proc.stdout)
     ours = json.loads((demo_run / "results/metrics/classification_test.json").read_text())
@@ -158,8 +178,18 @@ def test_concurrent_network_jobs_claim_distinct_gpus(demo_run, tmp_path):
     """--resources gpu=3 with three declared GPUs: the two folds train side by side, each on its own device."""
     run = copy_run(demo_run, tmp_path / "run")
     models = [f"results/segmentation/fold_{fold}/model.keras" for fold in (0, 1)]
-    snakemake(run, "--cores", "3", "--resources", "gpu=3", "--forcerun", "train_segmentation", "--", *models,
-              env={"CUDA_VISIBLE_DEVICES": "0,1,2", "LESIONFLOW_GPU_LOCK_DIR": str(tmp_path / "locks")})
+    snakemake(
+        run,
+        "--cores",
+        "3",
+        "--resources",
+        "gpu=3",
+        "--forcerun",
+        "train_segmentation",
+        "--",
+        *models,
+        env={"CUDA_VISIBLE_DEVICES": "0,1,2", "LESIONFLOW_GPU_LOCK_DIR": str(tmp_path / "locks")},
+    )
     records = [json.loads((run / f"results/segmentation/fold_{fold}/provenance.json").read_text()) for fold in (0, 1)]
     devices = [r["cuda_visible_devices"] for r in records]
     assert len(set(devices)) == 2 and set(devices) <= {"0", "1", "2"}, devices
@@ -168,7 +198,8 @@ def test_concurrent_network_jobs_claim_distinct_gpus(demo_run, tmp_path):
         assert f"claimed GPU {device} of CUDA_VISIBLE_DEVICES=0,1,2" in log
     # each log's last stamps are this run's: the two jobs overlapped, so they needed distinct devices
     (first_start, first_end), (second_start, _) = sorted(
-        (start, end) for name, start, end in job_intervals(run) if name.startswith("train_segmentation"))
+        (start, end) for name, start, end in job_intervals(run) if name.startswith("train_segmentation")
+    )
     assert second_start < first_end
 
 
@@ -187,19 +218,33 @@ def test_up_to_date_run_plans_nothing(demo_run):
 
 
 def test_threads_and_resources_changes_rerun_nothing(demo_run, tmp_path):
-    assert planned_with(demo_run, tmp_path, """
+    assert (
+        planned_with(
+            demo_run,
+            tmp_path,
+            """
         classification: {resources: {threads: 2, mem_mb: 9000}}
         segmentation: {resources: {threads: 2, runtime: 99}}
         resize: {threads: 1}
-    """) == []
+    """,
+        )
+        == []
+    )
 
 
 def test_gpu_settings_rerun_nothing(demo_run, tmp_path):
-    assert planned_with(demo_run, tmp_path, """
+    assert (
+        planned_with(
+            demo_run,
+            tmp_path,
+            """
         gpus: [0, 1]
         require_gpu: true
         gpu_wait_minutes: 5
-    """) == []
+    """,
+        )
+        == []
+    )
 
 
 def test_classifier_setting_reruns_only_classification(demo_run, tmp_path):
@@ -224,8 +269,13 @@ def test_changed_test_image_reruns_only_test_set_jobs(demo_run, tmp_path):
         im.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(image, quality=90)
     jobs = planned_jobs(run)
     assert {"cache_task3_set", "predict_masks", "mask_images", "predict_classes"} <= rules(jobs)
-    assert not rules(jobs) & {"train_segmentation", "train_classifier", "evaluate_segmentation",
-                              "evaluate_classifier", "cache_segmentation_training"}
+    assert not rules(jobs) & {
+        "train_segmentation",
+        "train_classifier",
+        "evaluate_segmentation",
+        "evaluate_classifier",
+        "cache_segmentation_training",
+    }
     assert {j.wildcards["set"] for j in jobs if "set" in j.wildcards} == {"test"}
 
 

@@ -29,8 +29,13 @@ RUN_TIMEOUT_S = 1800
 
 def copy_checkout(dest: Path) -> Path:
     """Copy the checkout's files (tracked, and untracked ones git does not ignore) to ``dest``."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
-                            capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, listed):
         src = REPO / rel
         if src.is_file():
@@ -45,15 +50,23 @@ def copy_run(run: Path, dest: Path) -> Path:
     return dest
 
 
-def snakemake(workdir: Path, *args: str, config: str | None = TEST_CONFIG, check: bool = True,
-              timeout: float = RUN_TIMEOUT_S, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path,
+    *args: str,
+    config: str | None = TEST_CONFIG,
+    check: bool = True,
+    timeout: float = RUN_TIMEOUT_S,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     """Run Snakemake in ``workdir`` (with the test config unless ``config`` is None); return the process."""
     cmd = [sys.executable, "-m", "snakemake", *(["--configfile", config] if config else []), *args]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
-                             f"{proc.stderr[-8000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+        )
     return proc
 
 

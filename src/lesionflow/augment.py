@@ -53,9 +53,18 @@ def epoch_keys(seed: int, epoch: int | tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]
     return shuffle_key, augment_key
 
 
-def make_dataset(images: np.ndarray, indices: Sequence[int], targets: np.ndarray, *, batch_size: int,
-                 training: bool, seed: int, augmentation: Augmentation | None = None,
-                 target_is_mask: bool = False, epoch: int | tf.Tensor = 0) -> tf.data.Dataset:
+def make_dataset(
+    images: np.ndarray,
+    indices: Sequence[int],
+    targets: np.ndarray,
+    *,
+    batch_size: int,
+    training: bool,
+    seed: int,
+    augmentation: Augmentation | None = None,
+    target_is_mask: bool = False,
+    epoch: int | tf.Tensor = 0,
+) -> tf.data.Dataset:
     """Batches of (float32 image 0–255, target) read lazily from the (memory-mapped) ``images`` array.
 
     ``targets`` is indexed like ``images``: masks (N×S×S, 0/1) or one-hot labels (N×C).
@@ -71,13 +80,15 @@ def make_dataset(images: np.ndarray, indices: Sequence[int], targets: np.ndarray
         def fetch(j):
             j = int(j)
             return images[j], np.asarray(targets[j], dtype=np.float32)
+
         img, tgt = tf.numpy_function(fetch, [i], (tf.uint8, tf.float32))
         img = tf.cast(tf.reshape(img, (size, size, 3)), tf.float32)
         return img, tf.reshape(tgt, target_shape)
 
     if not training:
-        ds = tf.data.Dataset.from_tensor_slices(indices).map(load, num_parallel_calls=tf.data.AUTOTUNE,
-                                                              deterministic=True)
+        ds = tf.data.Dataset.from_tensor_slices(indices).map(
+            load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     shuffle_key, augment_key = epoch_keys(seed, epoch)

@@ -44,8 +44,15 @@ class Cache:
         return self.index["image"].tolist()
 
 
-def fill_in_chunks(paths: Sequence[str | Path], n: int, work: Callable[[int, list[np.ndarray]], None], *,
-                   threads: int = 1, progress: bool = True, desc: str = "") -> None:
+def fill_in_chunks(
+    paths: Sequence[str | Path],
+    n: int,
+    work: Callable[[int, list[np.ndarray]], None],
+    *,
+    threads: int = 1,
+    progress: bool = True,
+    desc: str = "",
+) -> None:
     """Call ``work(i, arrays)`` for i in 0..n-1 in ``threads`` threads, on the ``.npy`` files ``paths`` (created
     beforehand, e.g. by :func:`lesionflow.diskspace.reserved_memmap`), memory-mapped :data:`CHUNK` rows at a time.
 
@@ -100,8 +107,11 @@ def build_cache(
         raise ValueError("mask_paths and masks_out go together")
     sizes = np.zeros((n, 2), dtype=np.int64)
 
-    with atomic_path(images_out) as images_tmp, atomic_path(index_out) as index_tmp, \
-            (nullcontext() if masks_out is None else atomic_path(masks_out)) as masks_tmp:
+    with (
+        atomic_path(images_out) as images_tmp,
+        atomic_path(index_out) as index_tmp,
+        nullcontext() if masks_out is None else atomic_path(masks_out) as masks_tmp,
+    ):
         # Create the files, then map one chunk at a time: unmapping a written chunk hands its pages
         # back to the page cache, so the job's resident memory stays flat whatever N is.
         reserved_memmap(images_tmp, (n, size, size, 3), np.uint8, what=f"the cache of {n} images at {size}²").flush()
@@ -114,8 +124,9 @@ def build_cache(
             if masks_tmp is not None:
                 maps[1][i] = resize_mask(read_mask(mask_paths[i], tuple(sizes[i])), size)
 
-        fill_in_chunks(arrays, n, work, threads=threads, progress=progress,
-                       desc=f"resize {Path(images_out).parent.name}")
+        fill_in_chunks(
+            arrays, n, work, threads=threads, progress=progress, desc=f"resize {Path(images_out).parent.name}"
+        )
         table = pd.DataFrame({"image": list(ids), "height": sizes[:, 0], "width": sizes[:, 1]})
         table.to_csv(index_tmp, index=False)
     log.info("cached %d images at %d×%d into %s", n, size, size, images_out)

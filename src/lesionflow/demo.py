@@ -36,12 +36,24 @@ from .owned import Manifest, WrittenFile, files_in, read_manifest, write_manifes
 
 #: Training images per class: HAM10000-like imbalance, but every class has enough images to learn.
 DEFAULT_TRAIN_COUNTS: dict[str, int] = {
-    "MEL": 18, "NV": 48, "BCC": 14, "AKIEC": 12, "BKL": 16, "DF": 10, "VASC": 10,
+    "MEL": 18,
+    "NV": 48,
+    "BCC": 14,
+    "AKIEC": 12,
+    "BKL": 16,
+    "DF": 10,
+    "VASC": 10,
 }
 
 #: Relative class frequencies of the Task 1 (segmentation) images: mostly nevi, melanomas, keratoses.
 _SEG_CLASS_WEIGHTS: dict[str, float] = {
-    "MEL": 0.22, "NV": 0.45, "BCC": 0.07, "AKIEC": 0.05, "BKL": 0.13, "DF": 0.04, "VASC": 0.04,
+    "MEL": 0.22,
+    "NV": 0.45,
+    "BCC": 0.07,
+    "AKIEC": 0.05,
+    "BKL": 0.13,
+    "DF": 0.04,
+    "VASC": 0.04,
 }
 
 #: How the diagnosis was confirmed, per class (values and rough proportions as in HAM10000).
@@ -92,8 +104,9 @@ class DemoSpec:
         if self.seg_large > self.seg_train:
             raise InputError(f"seg_large ({self.seg_large}) is more than seg_train ({self.seg_train})")
         if not isinstance(self.validation_ground_truth, bool):
-            raise InputError("demo setting 'validation_ground_truth' must be true or false, "
-                             f"got {self.validation_ground_truth!r}")
+            raise InputError(
+                f"demo setting 'validation_ground_truth' must be true or false, got {self.validation_ground_truth!r}"
+            )
         counts = self.train_counts
         if isinstance(counts, int) and not isinstance(counts, bool):
             counts = {c: counts for c in CLASSES}
@@ -135,13 +148,13 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
 
 @dataclass
 class _Item:
-    folder: str            # FOLDERS key of the image folder
+    folder: str  # FOLDERS key of the image folder
     image_id: str
     cls: str
     size: tuple[int, int]  # (width, height)
-    lesion: int            # lesion seed index (stream depends on task)
+    lesion: int  # lesion seed index (stream depends on task)
     stream: int
-    variant: int = 0       # 0: the lesion's first image; >0: a re-render of the same lesion
+    variant: int = 0  # 0: the lesion's first image; >0: a re-render of the same lesion
     group_size: int = 1
     mask_folder: str | None = None
 
@@ -190,16 +203,26 @@ def _plan(spec: DemoSpec) -> tuple[list[_Item], dict[str, list[tuple[str, str, s
     seg_p = np.array([_SEG_CLASS_WEIGHTS[c] for c in seg_classes])
     seg_p = seg_p / seg_p.sum()
     large_at = {int((k + 0.5) * spec.seg_train / spec.seg_large) for k in range(spec.seg_large)}
-    for key, n in (("seg_train_images", spec.seg_train), ("seg_validation_images", spec.seg_validation),
-                   ("seg_test_images", spec.seg_test)):
+    for key, n in (
+        ("seg_train_images", spec.seg_train),
+        ("seg_validation_images", spec.seg_validation),
+        ("seg_test_images", spec.seg_test),
+    ):
         for i in range(n):
             large = key == "seg_train_images" and i in large_at
             portrait = i % 4 == 1 or (large and i != min(large_at))
             image_id = new_id()
-            items.append(_Item(
-                folder=key, image_id=image_id, cls=str(rng.choice(seg_classes, p=seg_p)),
-                size=_seg_size(rng, large, portrait), lesion=int(image_id[5:]), stream=_STREAM_SEG_LESION,
-                mask_folder="seg_train_masks" if key == "seg_train_images" else None))
+            items.append(
+                _Item(
+                    folder=key,
+                    image_id=image_id,
+                    cls=str(rng.choice(seg_classes, p=seg_p)),
+                    size=_seg_size(rng, large, portrait),
+                    lesion=int(image_id[5:]),
+                    stream=_STREAM_SEG_LESION,
+                    mask_folder="seg_train_masks" if key == "seg_train_images" else None,
+                )
+            )
 
     next_id = max(next_id, _FIRST_TASK3_ID)
     size = (spec.width, spec.height)
@@ -229,17 +252,25 @@ def _plan(spec: DemoSpec) -> tuple[list[_Item], dict[str, list[tuple[str, str, s
         ham = None
         if set_name == "train":  # HAM10000-style lesion ids, unique
             ham = rng.choice(max(10_000, 2 * len(lesions)), size=len(lesions), replace=False)
-        confirm = [str(rng.choice(list(_CONFIRM_TYPES[c]), p=list(_CONFIRM_TYPES[c].values())))
-                   for c, _ in lesions]
+        confirm = [str(rng.choice(list(_CONFIRM_TYPES[c]), p=list(_CONFIRM_TYPES[c].values()))) for c, _ in lesions]
         rows = []
         for pos in order:
             li, j = slots[pos]
             c, k = lesions[li]
             image_id = new_id()
-            items.append(_Item(
-                folder=f"{set_name}_images", image_id=image_id, cls=c, size=size,
-                lesion=lesion_index + li, stream=_STREAM_T3_LESION, variant=j, group_size=k,
-                mask_folder="test_masks" if set_name == "test" else None))
+            items.append(
+                _Item(
+                    folder=f"{set_name}_images",
+                    image_id=image_id,
+                    cls=c,
+                    size=size,
+                    lesion=lesion_index + li,
+                    stream=_STREAM_T3_LESION,
+                    variant=j,
+                    group_size=k,
+                    mask_folder="test_masks" if set_name == "test" else None,
+                )
+            )
             if ham is not None:
                 rows.append((image_id, f"HAM_{int(ham[li]):07d}", confirm[li]))
         lesion_index += len(lesions)
@@ -274,8 +305,9 @@ def _mix(a: np.ndarray, b: Any, t: np.ndarray) -> np.ndarray:
     return a + (np.asarray(b, dtype=np.float32) - a) * t
 
 
-def _jitter(rng: np.random.Generator, rgb: tuple[float, float, float], bright: float = 0.08,
-            shift: float = 5.0) -> np.ndarray:
+def _jitter(
+    rng: np.random.Generator, rgb: tuple[float, float, float], bright: float = 0.08, shift: float = 5.0
+) -> np.ndarray:
     """``rgb`` with a random brightness (±``bright``) and per-channel tint (``shift`` percent, ≤ 2 sd)."""
     tint = 1.0 + np.clip(rng.normal(0, shift / 100, 3), -0.02 * shift, 0.02 * shift)
     c = np.asarray(rgb, dtype=np.float32) * rng.uniform(1 - bright, 1 + bright) * tint
@@ -312,7 +344,7 @@ class _Lesion:
         theta = np.linspace(-math.pi, math.pi, 4097, dtype=np.float64)
         f = np.ones_like(theta)
         for k in range(2, kmax + 1):
-            amp = irregular * rng.normal() / k ** 0.9
+            amp = irregular * rng.normal() / k**0.9
             f += amp * np.cos(k * theta + rng.uniform(0, 2 * math.pi))
         f = np.maximum(f, 0.35)
         f /= math.sqrt(np.mean(f[:-1] ** 2))  # keep the requested area
@@ -348,8 +380,13 @@ _SHAPE: dict[str, tuple[float, float, float, int]] = {
 
 #: Border softness in pixels (at 600×450) per class.
 _EDGE: dict[str, tuple[float, float]] = {
-    "MEL": (1.5, 3.0), "NV": (2.0, 4.0), "BCC": (2.0, 4.0), "AKIEC": (2.5, 5.0),
-    "BKL": (1.0, 2.5), "DF": (3.0, 5.0), "VASC": (1.5, 3.0),
+    "MEL": (1.5, 3.0),
+    "NV": (2.0, 4.0),
+    "BCC": (2.0, 4.0),
+    "AKIEC": (2.5, 5.0),
+    "BKL": (1.0, 2.5),
+    "DF": (3.0, 5.0),
+    "VASC": (1.5, 3.0),
 }
 
 
@@ -418,7 +455,7 @@ def _vessel_layer(rng: np.random.Generator, les: _Lesion, h: int, w: int, px: fl
     layer = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(layer)
     stack = []
-    for (x, y) in _lesion_points(rng, les, int(rng.integers(3, 7)), 0.1, 0.7):
+    for x, y in _lesion_points(rng, les, int(rng.integers(3, 7)), 0.1, 0.7):
         stack.append((x, y, rng.uniform(0, 2 * math.pi), L * rng.uniform(0.25, 0.45), 3.2 * px, 3))
     while stack:
         x, y, ang, length, width, depth = stack.pop()
@@ -430,8 +467,9 @@ def _vessel_layer(rng: np.random.Generator, les: _Lesion, h: int, w: int, px: fl
         draw.line(pts, fill=255, width=max(1, int(round(width))), joint="curve")
         if depth > 0:
             for side in (-1, 1):
-                stack.append((x, y, ang + side * rng.uniform(0.3, 0.9), length * 0.65,
-                              max(1.0, width * 0.65), depth - 1))
+                stack.append(
+                    (x, y, ang + side * rng.uniform(0.3, 0.9), length * 0.65, max(1.0, width * 0.65), depth - 1)
+                )
     layer = layer.filter(ImageFilter.GaussianBlur(0.5 * px))
     return np.asarray(layer, dtype=np.float32) / 255.0
 
@@ -446,8 +484,15 @@ def _paint_bcc(rng, les, fl, h, w, px):
     col = _mix(col, _jitter(rng, (240, 212, 220), 0.03, 3), pearl)
     if rng.random() < 0.7:  # blue-grey ovoid nests
         pts = _lesion_points(rng, les, int(rng.integers(2, 6)), 0.1, 0.7)
-        nests = np.asarray(Image.fromarray((_dots(rng, h, w, pts, (0.05 * L, 0.1 * L)) * 255).astype(np.uint8))
-                           .filter(ImageFilter.GaussianBlur(0.02 * L)), dtype=np.float32) / 255.0
+        nests = (
+            np.asarray(
+                Image.fromarray((_dots(rng, h, w, pts, (0.05 * L, 0.1 * L)) * 255).astype(np.uint8)).filter(
+                    ImageFilter.GaussianBlur(0.02 * L)
+                ),
+                dtype=np.float32,
+            )
+            / 255.0
+        )
         col = _mix(col, _jitter(rng, (105, 105, 135), 0.05, 4), nests * 0.75)
     if rng.random() < 0.3:  # ulceration: dark red-brown crust
         ulc = _smoothstep(1.2, 1.6, _noise(rng, h, w, L / 5)) * _smoothstep(0.2, 0.4, d)
@@ -510,26 +555,41 @@ def _paint_vasc(rng, les, fl, h, w, px):
     lagoon = _jitter(rng, (140, 28, 72), 0.08, 4)
     deep = _jitter(rng, (92, 18, 58), 0.08, 4)
     septa = _jitter(rng, (205, 140, 160), 0.04, 3)
-    col = _mix(np.broadcast_to(lagoon, (h, w, 3)).astype(np.float32), deep,
-               _smoothstep(-0.5, 1.0, _noise(rng, h, w, L / 3)))
+    col = _mix(
+        np.broadcast_to(lagoon, (h, w, 3)).astype(np.float32), deep, _smoothstep(-0.5, 1.0, _noise(rng, h, w, L / 3))
+    )
     lob = np.abs(_noise(rng, h, w, L / 5) + 0.25 * _noise(rng, h, w, L / 12))
     col = _mix(col, septa, (1.0 - _smoothstep(0.0, 0.22, lob)) * 0.8)
     return col * (0.93 + 0.12 * _smoothstep(0.0, 1.2, lob))[..., None]
 
 
 _PAINT: dict[str, Callable[..., np.ndarray]] = {
-    "MEL": _paint_mel, "NV": _paint_nv, "BCC": _paint_bcc, "AKIEC": _paint_akiec,
-    "BKL": _paint_bkl, "DF": _paint_df, "VASC": _paint_vasc,
+    "MEL": _paint_mel,
+    "NV": _paint_nv,
+    "BCC": _paint_bcc,
+    "AKIEC": _paint_akiec,
+    "BKL": _paint_bkl,
+    "DF": _paint_df,
+    "VASC": _paint_vasc,
 }
 
-_SKIN_PALETTE = np.array([
-    (240, 210, 196), (234, 194, 176), (228, 184, 160), (219, 170, 145),
-    (210, 160, 134), (232, 190, 182), (224, 176, 150),
-], dtype=np.float32)
+_SKIN_PALETTE = np.array(
+    [
+        (240, 210, 196),
+        (234, 194, 176),
+        (228, 184, 160),
+        (219, 170, 145),
+        (210, 160, 134),
+        (232, 190, 182),
+        (224, 176, 150),
+    ],
+    dtype=np.float32,
+)
 
 
-def _render_lesion(item: _Item, seed: int, w: int, h: int, pad: int, scale: float
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, _Lesion]:
+def _render_lesion(
+    item: _Item, seed: int, w: int, h: int, pad: int, scale: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, _Lesion]:
     """The lesion's colour, opacity and coverage on a (padded) canvas, from the lesion's own seed only.
 
     Coverage is a narrow 0..1 ramp across the border; the lesion region (the mask) is coverage >= 0.5.
@@ -545,21 +605,27 @@ def _render_lesion(item: _Item, seed: int, w: int, h: int, pad: int, scale: floa
     coverage = np.clip(0.5 + fl["sdist"] / ew, 0.0, 1.0)
     rim = rng.uniform(0.7, 0.85)
     alpha = coverage * (rim + (1.0 - rim) * _smoothstep(0.0, 0.15, fl["depth"]))
-    return (np.clip(colour, 0, 255).astype(np.float32), alpha.astype(np.float32),
-            coverage.astype(np.float32), les)
+    return (np.clip(colour, 0, 255).astype(np.float32), alpha.astype(np.float32), coverage.astype(np.float32), les)
 
 
-def _warp(arrays: list[np.ndarray], out_wh: tuple[int, int], coeffs: tuple[float, ...] | None,
-          offset: int) -> list[np.ndarray]:
+def _warp(
+    arrays: list[np.ndarray], out_wh: tuple[int, int], coeffs: tuple[float, ...] | None, offset: int
+) -> list[np.ndarray]:
     """Take each canvas layer into image space: crop the padding, or an affine transform (bilinear)."""
     w, h = out_wh
     if coeffs is None:
-        return [a[offset:offset + h, offset:offset + w] for a in arrays]
+        return [a[offset : offset + h, offset : offset + w] for a in arrays]
     out = []
     for a in arrays:
         chans = a[..., None] if a.ndim == 2 else a
-        res = [np.asarray(Image.fromarray(np.ascontiguousarray(chans[..., c])).transform(
-            (w, h), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)) for c in range(chans.shape[-1])]
+        res = [
+            np.asarray(
+                Image.fromarray(np.ascontiguousarray(chans[..., c])).transform(
+                    (w, h), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR
+                )
+            )
+            for c in range(chans.shape[-1])
+        ]
         out.append(res[0] if a.ndim == 2 else np.stack(res, axis=-1))
     return out
 
@@ -594,9 +660,13 @@ def _hairs(rng: np.random.Generator, h: int, w: int, px: float) -> np.ndarray | 
         length = rng.uniform(0.25, 0.9) * diag
         p2 = p0 + length * np.array([math.cos(ang), math.sin(ang)])
         p1 = (p0 + p2) / 2 + rng.normal(0, 0.12 * length, 2)
-        curve = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
-        draw.line([tuple(p) for p in curve], fill=int(rng.integers(170, 256)),
-                  width=max(1, int(round(rng.uniform(1.0, 3.2) * px))), joint="curve")
+        curve = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
+        draw.line(
+            [tuple(p) for p in curve],
+            fill=int(rng.integers(170, 256)),
+            width=max(1, int(round(rng.uniform(1.0, 3.2) * px))),
+            joint="curve",
+        )
     layer = layer.filter(ImageFilter.GaussianBlur(0.5 * px))
     return np.asarray(layer, dtype=np.float32) / 255.0
 
@@ -685,8 +755,18 @@ def _write_groupings(path: Path, rows: list[tuple[str, str, str]]) -> None:
 
 
 def _written_folders(spec: DemoSpec) -> list[str]:
-    keys = ["seg_train_images", "seg_train_masks", "seg_validation_images", "seg_test_images", "train_images",
-            "train_labels", "validation_images", "test_images", "test_labels", "test_masks"]
+    keys = [
+        "seg_train_images",
+        "seg_train_masks",
+        "seg_validation_images",
+        "seg_test_images",
+        "train_images",
+        "train_labels",
+        "validation_images",
+        "test_images",
+        "test_labels",
+        "test_masks",
+    ]
     return keys + (["validation_labels"] if spec.validation_ground_truth else [])
 
 
@@ -745,9 +825,11 @@ class DemoFolder:
 
     def refusal(self) -> str:
         """The one line that says why the generator leaves this folder alone, and what to do."""
-        return (f"{self.path}: holds data that the demo generator did not write (e.g. {self.users_files[0]}); "
-                "nothing was changed. Give the demo an empty or new folder, or set demo.generate: false to use "
-                "this data as it is")
+        return (
+            f"{self.path}: holds data that the demo generator did not write (e.g. {self.users_files[0]}); "
+            "nothing was changed. Give the demo an empty or new folder, or set demo.generate: false to use "
+            "this data as it is"
+        )
 
 
 def inspect_data_dir(data_dir: str | Path, spec: DemoSpec) -> DemoFolder:
@@ -769,9 +851,11 @@ def inspect_data_dir(data_dir: str | Path, spec: DemoSpec) -> DemoFolder:
     for relative in _planned_paths(spec):
         path = data_dir / relative
         if (path.exists() or path.is_symlink()) and not manifest.lists(relative):
-            raise InputError("the demo generator would replace this file, but it did not write it; nothing was "
-                             "changed. Move the file away, or set demo.generate: false to use data_dir as it is",
-                             path)
+            raise InputError(
+                "the demo generator would replace this file, but it did not write it; nothing was "
+                "changed. Move the file away, or set demo.generate: false to use data_dir as it is",
+                path,
+            )
     return DemoFolder(data_dir, manifest)
 
 
@@ -806,11 +890,20 @@ def generate_demo(data_dir: str | Path, spec: DemoSpec | None = None) -> dict[st
             (staging / FOLDERS[key]).mkdir(parents=True)
         for item in items:
             image, mask = _render(item, spec.seed)
-            _save_image(staging / FOLDERS[item.folder] / image_name(item.image_id), Image.fromarray(image),
-                        "JPEG", quality=_JPEG_QUALITY, optimize=False, subsampling=2)
+            _save_image(
+                staging / FOLDERS[item.folder] / image_name(item.image_id),
+                Image.fromarray(image),
+                "JPEG",
+                quality=_JPEG_QUALITY,
+                optimize=False,
+                subsampling=2,
+            )
             if item.mask_folder:
-                _save_image(staging / FOLDERS[item.mask_folder] / mask_name(item.image_id),
-                            Image.fromarray(mask.astype(np.uint8) * 255), "PNG")
+                _save_image(
+                    staging / FOLDERS[item.mask_folder] / mask_name(item.image_id),
+                    Image.fromarray(mask.astype(np.uint8) * 255),
+                    "PNG",
+                )
             set_key = item.folder[: -len("_images")]
             per_set[set_key] = per_set.get(set_key, 0) + 1
             if set_key in labels:
@@ -828,8 +921,9 @@ def generate_demo(data_dir: str | Path, spec: DemoSpec | None = None) -> dict[st
     return {
         "data_dir": str(data_dir),
         "seed": spec.seed,
-        "images": {k: per_set.get(k, 0) for k in
-                   ("seg_train", "seg_validation", "seg_test", "train", "validation", "test")},
+        "images": {
+            k: per_set.get(k, 0) for k in ("seg_train", "seg_validation", "seg_test", "train", "validation", "test")
+        },
         "classes": per_class,
         "train_lesions": len(lesions),
         "train_lesions_with_several_images": sum(1 for n in lesions.values() if n > 1),
@@ -869,8 +963,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lesionflow.demo", description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", type=Path, help="folder to write the ISIC 2018 layout into")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--validation-ground-truth", action="store_true",
-                        help="also write the Task 3 validation ground-truth CSV")
+    parser.add_argument(
+        "--validation-ground-truth", action="store_true", help="also write the Task 3 validation ground-truth CSV"
+    )
     args = parser.parse_args(argv)
     try:
         spec = DemoSpec(seed=args.seed, validation_ground_truth=args.validation_ground_truth)

@@ -27,8 +27,14 @@ def cpu_model() -> str:
     return platform.processor()
 
 
-def configure(*, threads: int, seed: int, job: str = "lesionflow", config: dict[str, Any] | None = None,
-              speed: dict[str, Any] | None = None) -> str:
+def configure(
+    *,
+    threads: int,
+    seed: int,
+    job: str = "lesionflow",
+    config: dict[str, Any] | None = None,
+    speed: dict[str, Any] | None = None,
+) -> str:
     """Claim this job's GPU, then start TensorFlow on it: threads, seeds, memory growth, precision policy and
     deterministic ops. Return a description of the device used.
 
@@ -62,8 +68,9 @@ def configure(*, threads: int, seed: int, job: str = "lesionflow", config: dict[
     if not visible_gpus and config is not None and config["require_gpu"]:
         raise InputError(
             f"{job}: no GPU visible to TensorFlow (CUDA_VISIBLE_DEVICES={visible}) and require_gpu is true; "
-            f"check nvidia-smi and that the CUDA build is installed (pip install -e \".[gpu]\"), "
-            f"or set require_gpu: false to run on the CPU")
+            f'check nvidia-smi and that the CUDA build is installed (pip install -e ".[gpu]"), '
+            f"or set require_gpu: false to run on the CPU"
+        )
     tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
     tf.config.threading.set_inter_op_parallelism_threads(max(1, min(threads, 2)))
     for gpu in visible_gpus:
@@ -92,6 +99,8 @@ def set_speed(speed: dict[str, Any]) -> str:
     keras.mixed_precision.set_global_policy(speed["precision"])
     if speed["deterministic"]:
         tf.config.experimental.enable_op_determinism()
-    named = ["deterministic ops" if speed["deterministic"] else "", "" if speed["precision"] == "float32"
-             else speed["precision"]]
+    named = [
+        "deterministic ops" if speed["deterministic"] else "",
+        "" if speed["precision"] == "float32" else speed["precision"],
+    ]
     return "".join(f", {name}" for name in named if name)

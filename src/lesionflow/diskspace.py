@@ -59,9 +59,12 @@ def require_free(path: str | Path, needed: int, what: str) -> None:
     bytes free; ``what`` names what needs them (e.g. ``the cache of 10015 images at 224²``)."""
     free = free_bytes(path)
     if free < needed:
-        raise InputError(f"not enough free space: {size_text(free)} free there, but {what} needs about "
-                         f"{size_text(needed)}; make room (or ask for a larger quota) and run again. Nothing was "
-                         "written", path)
+        raise InputError(
+            f"not enough free space: {size_text(free)} free there, but {what} needs about "
+            f"{size_text(needed)}; make room (or ask for a larger quota) and run again. Nothing was "
+            "written",
+            path,
+        )
 
 
 def describe(exc: BaseException, fallback: str | Path, needed: int | None = None) -> str:
@@ -69,8 +72,10 @@ def describe(exc: BaseException, fallback: str | Path, needed: int | None = None
     error does not name one), the free space there, and what the job needed if it is known."""
     path = getattr(exc, "filename", None) or fallback
     need = f"; this job needs about {size_text(needed)} there" if needed else ""
-    return (f"{path}: no space left (disk full or quota exceeded): {size_text(free_bytes(path))} free there{need}; "
-            "make room and run again (what was half-written was removed, nothing has a final name)")
+    return (
+        f"{path}: no space left (disk full or quota exceeded): {size_text(free_bytes(path))} free there{need}; "
+        "make room and run again (what was half-written was removed, nothing has a final name)"
+    )
 
 
 def reserved_memmap(path: str | Path, shape: tuple[int, ...], dtype: Any, what: str) -> np.memmap:
@@ -90,9 +95,11 @@ def reserved_memmap(path: str | Path, shape: tuple[int, ...], dtype: Any, what: 
             del array
             needed = path.stat().st_size
             path.unlink()
-            raise InputError(f"not enough free space: {size_text(free_bytes(path))} free there, but {what} "
-                             f"needs about {size_text(needed)}; make room (or ask for a larger quota) and run again",
-                             path) from None
+            raise InputError(
+                f"not enough free space: {size_text(free_bytes(path))} free there, but {what} "
+                f"needs about {size_text(needed)}; make room (or ask for a larger quota) and run again",
+                path,
+            ) from None
         if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
             raise
     return array

@@ -111,8 +111,9 @@ def _transfer(url: str, part: Path, chunk: int, progress: bool, timeout: float) 
         if start > 0 and status == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != start:
-                log.warning("%s: unexpected Content-Range %r; starting again", url,
-                            response.headers.get("Content-Range"))
+                log.warning(
+                    "%s: unexpected Content-Range %r; starting again", url, response.headers.get("Content-Range")
+                )
                 response.close()
                 part.unlink()
                 return _transfer(url, part, chunk, progress, timeout)
@@ -127,21 +128,33 @@ def _transfer(url: str, part: Path, chunk: int, progress: bool, timeout: float) 
                 log.warning("%s: the server ignored the Range request (HTTP %d); starting again", url, status)
             start, total, mode = 0, length, "wb"
         received = start
-        bar = tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-                   desc=part.name.removesuffix(".part"), disable=not progress,
-                   mininterval=0.5 if sys.stderr.isatty() else 30, file=sys.stderr)
+        bar = tqdm(
+            total=total,
+            initial=start,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=part.name.removesuffix(".part"),
+            disable=not progress,
+            mininterval=0.5 if sys.stderr.isatty() else 30,
+            file=sys.stderr,
+        )
         try:
             with open(part, mode) as out:
                 while True:
                     try:
                         block = response.read(chunk)
                     except (socket.timeout, TimeoutError) as exc:
-                        raise _Retryable(f"download of {url} stalled for {timeout:g} s at byte {received}"
-                                         + (f" of {total}" if total else "")) from exc
+                        raise _Retryable(
+                            f"download of {url} stalled for {timeout:g} s at byte {received}"
+                            + (f" of {total}" if total else "")
+                        ) from exc
                     except (ConnectionError, http.client.HTTPException, OSError) as exc:
-                        raise _Retryable(f"download of {url} broke off at byte {received}"
-                                         + (f" of {total}" if total else "") + f": {exc or type(exc).__name__}"
-                                         ) from exc
+                        raise _Retryable(
+                            f"download of {url} broke off at byte {received}"
+                            + (f" of {total}" if total else "")
+                            + f": {exc or type(exc).__name__}"
+                        ) from exc
                     if not block:
                         break
                     out.write(block)
@@ -155,8 +168,16 @@ def _transfer(url: str, part: Path, chunk: int, progress: bool, timeout: float) 
     return digest.hexdigest()
 
 
-def download(url: str, dest: str | Path, sha256: str | None, chunk: int = 1 << 20, progress: bool = True,
-             timeout: float = 60, retries: int = 3, retry_wait: float = 5.0) -> str:
+def download(
+    url: str,
+    dest: str | Path,
+    sha256: str | None,
+    chunk: int = 1 << 20,
+    progress: bool = True,
+    timeout: float = 60,
+    retries: int = 3,
+    retry_wait: float = 5.0,
+) -> str:
     """Download ``url`` to ``dest``, resuming ``dest.part`` left by an interrupted run; return the SHA-256.
 
     A broken-off transfer (or an HTTP 5xx answer) is resumed up to ``retries`` times in this call, waiting
@@ -188,9 +209,12 @@ def download(url: str, dest: str | Path, sha256: str | None, chunk: int = 1 << 2
             raise InputError(f"cannot write the download of {url}: {exc.strerror or exc}", part) from None
     if expected is not None and actual != expected:
         part.unlink(missing_ok=True)
-        raise InputError(f"SHA-256 mismatch for {url}: expected {expected}, got {actual} (the download was "
-                         "deleted: run again to download it anew; if it differs again, check sha256 under "
-                         "fetch.archives in the config)", dest)
+        raise InputError(
+            f"SHA-256 mismatch for {url}: expected {expected}, got {actual} (the download was "
+            "deleted: run again to download it anew; if it differs again, check sha256 under "
+            "fetch.archives in the config)",
+            dest,
+        )
     os.replace(part, dest)
     return actual
 
@@ -293,13 +317,14 @@ def _check_archives(archives: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
         seen.add(where)
         checked.append({"name": name, "url": url, "sha256": sha, "folder": folder})
     if not checked:
-        raise InputError("no archives to fetch: list them under fetch.archives in the config "
-                         "(config/isic2018.yaml has the official ISIC 2018 ones)")
+        raise InputError(
+            "no archives to fetch: list them under fetch.archives in the config "
+            "(config/isic2018.yaml has the official ISIC 2018 ones)"
+        )
     return checked
 
 
-def _obtain(entry: Mapping[str, Any], dest: Path, progress: bool, timeout: float,
-            retries: int) -> tuple[str, bool]:
+def _obtain(entry: Mapping[str, Any], dest: Path, progress: bool, timeout: float, retries: int) -> tuple[str, bool]:
     """Download one entry to ``dest``, or use the file already there if it verifies; return its SHA-256 and
     whether this call downloaded it. A file already there that does not verify is someone's: it is left as
     it is and the fetch stops with one line."""
@@ -308,16 +333,25 @@ def _obtain(entry: Mapping[str, Any], dest: Path, progress: bool, timeout: float
         if entry["sha256"] is None or actual == entry["sha256"]:
             log.info("%s: using the file already in %s", entry["name"], dest)
             return actual, False
-        raise InputError(f"has SHA-256 {actual}, not the {entry['sha256']} that fetch.archives gives for "
-                         f"{entry['name']}; nothing was changed: move or delete it, then run again to download "
-                         "the archive", dest)
+        raise InputError(
+            f"has SHA-256 {actual}, not the {entry['sha256']} that fetch.archives gives for "
+            f"{entry['name']}; nothing was changed: move or delete it, then run again to download "
+            "the archive",
+            dest,
+        )
     log.info("%s: downloading %s", entry["name"], entry["url"])
     return download(entry["url"], dest, entry["sha256"], progress=progress, timeout=timeout, retries=retries), True
 
 
-def fetch_archives(archives: Iterable[Mapping[str, Any]], data_dir: str | Path, download_dir: str | Path,
-                   keep_archives: bool = False, progress: bool = True, timeout: float = 60,
-                   retries: int = 3) -> list[dict[str, Any]]:
+def fetch_archives(
+    archives: Iterable[Mapping[str, Any]],
+    data_dir: str | Path,
+    download_dir: str | Path,
+    keep_archives: bool = False,
+    progress: bool = True,
+    timeout: float = 60,
+    retries: int = 3,
+) -> list[dict[str, Any]]:
     """Download, verify and unpack each archive ``{name, url, sha256}`` into ``data_dir/name``.
 
     An archive whose folder already exists in ``data_dir`` is skipped, and nothing already in ``data_dir``
@@ -346,8 +380,9 @@ def fetch_archives(archives: Iterable[Mapping[str, Any]], data_dir: str | Path, 
         remove_download = downloaded and not keep_archives  # a file that was there before stays
         record.update(sha256=actual, verified=entry["sha256"] is not None, status="fetched")
         if entry["sha256"] is None:
-            log.warning("%s: not verified (no sha256 under fetch.archives in the config); its SHA-256 is %s",
-                        name, actual)
+            log.warning(
+                "%s: not verified (no sha256 under fetch.archives in the config); its SHA-256 is %s", name, actual
+            )
         else:
             log.info("%s: SHA-256 verified", name)
         if folder:

@@ -21,8 +21,9 @@ def kfold(ids: list[str], n_folds: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"image": ids, "fold": fold})
 
 
-def grouped_stratified_kfold(ids: list[str], labels: np.ndarray, groups: list[str], n_folds: int,
-                             seed: int) -> pd.DataFrame:
+def grouped_stratified_kfold(
+    ids: list[str], labels: np.ndarray, groups: list[str], n_folds: int, seed: int
+) -> pd.DataFrame:
     """Folds stratified by ``labels`` with every group (lesion) on one side only: ``image, lesion_id, fold``."""
     if len(set(groups)) < n_folds:
         raise InputError(f"config key folds: {n_folds} folds need at least {n_folds} lesions")

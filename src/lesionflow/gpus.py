@@ -136,8 +136,7 @@ def _holder(path: Path) -> str:
         return "unknown"
 
 
-def claim(job: str, configured: str | Sequence[str | int], wait_minutes: float,
-          poll_seconds: float = 2.0) -> Claim:
+def claim(job: str, configured: str | Sequence[str | int], wait_minutes: float, poll_seconds: float = 2.0) -> Claim:
     """Claim one free device for this process and set ``CUDA_VISIBLE_DEVICES`` to it.
 
     With no device to claim, nothing changes (TensorFlow then sees no GPU and the job runs on the CPU). When
@@ -171,9 +170,15 @@ def claim(job: str, configured: str | Sequence[str | int], wait_minutes: float,
             raise InputError(
                 f"{job}: no free GPU among {source}={','.join(devices)} after waiting {wait_minutes:g} min "
                 f"(held: {held}); run at most as many GPU jobs as there are GPUs (--resources gpu=N) "
-                f"or raise gpu_wait_minutes")
+                f"or raise gpu_wait_minutes"
+            )
         if not waiting_logged:
-            log.warning("waiting up to %g min for a free GPU among %s=%s (held: %s)", wait_minutes, source,
-                        ",".join(devices), held)
+            log.warning(
+                "waiting up to %g min for a free GPU among %s=%s (held: %s)",
+                wait_minutes,
+                source,
+                ",".join(devices),
+                held,
+            )
             waiting_logged = True
         time.sleep(poll_seconds)

@@ -110,10 +110,17 @@ def exif_orientation(path: str | Path) -> int:
 
 
 #: What Pillow's modes mean, for messages about masks in another format.
-_MODE_NAMES = {"I;16": "a 16-bit image", "I;16B": "a 16-bit image", "I": "a 32-bit integer image",
-               "F": "a floating-point image", "P": "a palette (indexed-colour) image", "RGB": "an RGB colour image",
-               "RGBA": "an RGB image with transparency", "LA": "a greyscale image with transparency",
-               "CMYK": "a CMYK image"}
+_MODE_NAMES = {
+    "I;16": "a 16-bit image",
+    "I;16B": "a 16-bit image",
+    "I": "a 32-bit integer image",
+    "F": "a floating-point image",
+    "P": "a palette (indexed-colour) image",
+    "RGB": "an RGB colour image",
+    "RGBA": "an RGB image with transparency",
+    "LA": "a greyscale image with transparency",
+    "CMYK": "a CMYK image",
+}
 
 
 def check_mask(path: str | Path, expected_size: tuple[int, int] | None = None) -> Image.Image:
@@ -131,8 +138,9 @@ def check_mask(path: str | Path, expected_size: tuple[int, int] | None = None) -
             raise InputError(f"mask must be an 8-bit single-channel image, got {kind} (mode {img.mode!r})", path)
         w, h = img.size
         if expected_size is not None and (h, w) != tuple(expected_size):
-            raise InputError(f"mask is {w}×{h} but its image is {expected_size[1]}×{expected_size[0]} "
-                             "(width×height)", path)
+            raise InputError(
+                f"mask is {w}×{h} but its image is {expected_size[1]}×{expected_size[0]} (width×height)", path
+            )
         img = _load(img, path)
     except InputError:
         img.close()
@@ -141,8 +149,11 @@ def check_mask(path: str | Path, expected_size: tuple[int, int] | None = None) -
         img = img.convert("L")
     values = [v for v, count in enumerate(img.histogram()) if count]
     if not set(values) <= {0, 255}:
-        raise InputError(f"mask is not binary: values other than 0 and 255 found "
-                         f"({', '.join(map(str, values[:6]))}{', …' if len(values) > 6 else ''})", path)
+        raise InputError(
+            f"mask is not binary: values other than 0 and 255 found "
+            f"({', '.join(map(str, values[:6]))}{', …' if len(values) > 6 else ''})",
+            path,
+        )
     return img
 
 

@@ -63,10 +63,16 @@ def list_image_ids(folder: str | Path) -> list[str]:
     """Sorted ids of the ``ISIC_<id>.jpg`` images in ``folder``; raises if it is missing or empty."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError("image folder does not exist (config key data_dir must name the folder holding the "
-                         "ISIC 2018 folders under their official names)", folder)
-    ids = sorted(p.name[: -len(IMAGE_SUFFIX)] for p in folder.iterdir()
-                 if p.name.endswith(IMAGE_SUFFIX) and ID_PATTERN.match(p.name[: -len(IMAGE_SUFFIX)]))
+        raise InputError(
+            "image folder does not exist (config key data_dir must name the folder holding the "
+            "ISIC 2018 folders under their official names)",
+            folder,
+        )
+    ids = sorted(
+        p.name[: -len(IMAGE_SUFFIX)]
+        for p in folder.iterdir()
+        if p.name.endswith(IMAGE_SUFFIX) and ID_PATTERN.match(p.name[: -len(IMAGE_SUFFIX)])
+    )
     if not ids:
         raise InputError("image folder holds no ISIC_<id>.jpg images", folder)
     return ids

@@ -23,9 +23,13 @@ def _now() -> str:
 
 
 @contextmanager
-def job(name: str, log_path: str | Path | None = None, threads: int | None = None,
-        outputs: Iterable[str | Path] = (), resources: Mapping[str, object] | None = None
-        ) -> Iterator[logging.Logger]:
+def job(
+    name: str,
+    log_path: str | Path | None = None,
+    threads: int | None = None,
+    outputs: Iterable[str | Path] = (),
+    resources: Mapping[str, object] | None = None,
+) -> Iterator[logging.Logger]:
     """Context for a job script.
 
     Logging (and the stdout and stderr of libraries such as Keras and tqdm) goes to ``log_path``; the first line

@@ -34,8 +34,9 @@ def _check_ids(table: pd.DataFrame, path: Path) -> None:
     first: dict[str, int] = {}
     for row, image_id in enumerate(table["image"], start=2):
         if image_id in first:
-            raise InputError(f"image {image_id} is listed more than once (rows {first[image_id]} and {row})",
-                             f"{path}, row {row}")
+            raise InputError(
+                f"image {image_id} is listed more than once (rows {first[image_id]} and {row})", f"{path}, row {row}"
+            )
         first[image_id] = row
 
 
@@ -58,17 +59,22 @@ def read_ground_truth(path: str | Path, image_ids: Iterable[str] | None = None) 
     if not one_hot.all():
         row = int(np.flatnonzero(~one_hot)[0])
         found = ", ".join(f"{c}={v:g}" for c, v in zip(isic.CLASSES, values[row]) if v != 0) or "all 0"
-        raise InputError(f"row {row + 2} ({table['image'].iloc[row]}) is not one-hot: {found} "
-                         "(each row needs one class at 1 and the others at 0)", path)
+        raise InputError(
+            f"row {row + 2} ({table['image'].iloc[row]}) is not one-hot: {found} "
+            "(each row needs one class at 1 and the others at 0)",
+            path,
+        )
     truth = pd.DataFrame(values, index=pd.Index(table["image"], name="image"), columns=list(isic.CLASSES))
     if image_ids is not None:
         ids = list(image_ids)
         known = set(ids)
         unknown = [row for row, image_id in enumerate(truth.index, start=2) if image_id not in known]
         if unknown:
-            raise InputError(f"label for image {truth.index[unknown[0] - 2]} which does not exist "
-                             f"(not among the {len(known)} images; {_count(len(unknown), 'such row')})",
-                             f"{path}, row {unknown[0]}")
+            raise InputError(
+                f"label for image {truth.index[unknown[0] - 2]} which does not exist "
+                f"(not among the {len(known)} images; {_count(len(unknown), 'such row')})",
+                f"{path}, row {unknown[0]}",
+            )
         unlabelled = pd.Index(ids).difference(truth.index)
         if len(unlabelled):
             raise InputError(f"image {unlabelled[0]} has no label ({_count(len(unlabelled), 'such image')})", path)

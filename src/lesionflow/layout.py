@@ -12,8 +12,12 @@ from .errors import InputError
 #: Image sets that are resized to the segmentation cache: Task 1 training + the three Task 3 sets.
 CACHE_SETS: tuple[str, ...] = ("seg_train", *isic.TASK3_SETS)
 
-_IMAGE_FOLDER = {"seg_train": "seg_train_images", "train": "train_images",
-                 "validation": "validation_images", "test": "test_images"}
+_IMAGE_FOLDER = {
+    "seg_train": "seg_train_images",
+    "train": "train_images",
+    "validation": "validation_images",
+    "test": "test_images",
+}
 _MASK_FOLDER = {"seg_train": "seg_train_masks", "test": "test_masks"}
 _LABEL_FOLDER = {"train": "train_labels", "validation": "validation_labels", "test": "test_labels"}
 
@@ -64,8 +68,11 @@ class DataLayout:
                 raise InputError(f"mask folder does not exist (the {image_set} images need their masks)", folder)
             missing = [p for p in paths if not p.is_file()]
             if missing:
-                raise InputError(f"mask of image {missing[0].name[: -len(isic.MASK_SUFFIX)]} does not exist "
-                                 f"(images without a mask: {len(missing)} of {len(paths)})", missing[0])
+                raise InputError(
+                    f"mask of image {missing[0].name[: -len(isic.MASK_SUFFIX)]} does not exist "
+                    f"(images without a mask: {len(missing)} of {len(paths)})",
+                    missing[0],
+                )
         return paths
 
     def labels_csv(self, image_set: str) -> Path:

@@ -36,7 +36,13 @@ from .isic import CLASSES, MASK_SUFFIX, mask_name
 
 #: Per-image segmentation metrics, in the official scorer's column order.
 SEGMENTATION_METRICS: tuple[str, ...] = (
-    "accuracy", "sensitivity", "specificity", "jaccard", "threshold_jaccard", "dice")
+    "accuracy",
+    "sensitivity",
+    "specificity",
+    "jaccard",
+    "threshold_jaccard",
+    "dice",
+)
 #: A 0-255 mask pixel is foreground when strictly greater than this.
 FOREGROUND_THRESHOLD = 128
 #: Per-image Jaccard below this counts 0 in the thresholded Jaccard.
@@ -45,13 +51,23 @@ JACCARD_THRESHOLD = 0.65
 OFFICIAL_ZERO_WEIGHT_IMAGES: frozenset[str] = frozenset({"ISIC_0035068"})
 #: Keys of the official per-category metrics, in its order.
 OFFICIAL_CATEGORY_METRICS: tuple[str, ...] = (
-    "accuracy", "sensitivity", "specificity", "dice", "ppv", "npv", "auc", "auc_sens_80", "ap")
+    "accuracy",
+    "sensitivity",
+    "specificity",
+    "dice",
+    "ppv",
+    "npv",
+    "auc",
+    "auc_sens_80",
+    "ap",
+)
 
 _MASK_FILE = re.compile(r"^(ISIC_\d{7})" + re.escape(MASK_SUFFIX) + r"$")
 
 
 # ----------------------------------------------------------------------------------------------
 # binary confusion-matrix metrics (the official formulas, including their conventions for 0/0)
+
 
 def _ratio_or_one(numerator: float, denominator: float) -> float:
     return 1.0 if denominator == 0 else numerator / denominator
@@ -80,12 +96,14 @@ def _confusion(truth: np.ndarray, prediction: np.ndarray) -> tuple[int, int, int
 # ----------------------------------------------------------------------------------------------
 # segmentation
 
+
 def _foreground(mask: np.ndarray, name: str) -> np.ndarray:
     if mask.dtype == bool:
         return mask
     if not np.issubdtype(mask.dtype, np.integer):
-        raise InputError(f"{name} mask must be bool or 0-255 integers, got dtype {mask.dtype} "
-                         "(threshold probabilities first)")
+        raise InputError(
+            f"{name} mask must be bool or 0-255 integers, got dtype {mask.dtype} (threshold probabilities first)"
+        )
     return mask > FOREGROUND_THRESHOLD
 
 
@@ -158,11 +176,13 @@ def score_mask_folders(truth_dir: str | Path, prediction_dir: str | Path) -> pd.
     if not truth_ids:
         raise InputError("truth folder holds no ISIC_<id>_segmentation.png masks", truth_dir)
     if missing := sorted(truth_ids - prediction_ids):
-        raise InputError(f"prediction mask missing ({len(missing)} truth masks have none)",
-                         prediction_dir / mask_name(missing[0]))
+        raise InputError(
+            f"prediction mask missing ({len(missing)} truth masks have none)", prediction_dir / mask_name(missing[0])
+        )
     if extra := sorted(prediction_ids - truth_ids):
-        raise InputError(f"truth mask missing for a prediction ({len(extra)} predictions have none)",
-                         truth_dir / mask_name(extra[0]))
+        raise InputError(
+            f"truth mask missing for a prediction ({len(extra)} predictions have none)", truth_dir / mask_name(extra[0])
+        )
     rows = {}
     for image_id in tqdm(sorted(truth_ids), desc="score", unit="img", mininterval=2):
         truth = read_segmentation_mask(truth_dir / mask_name(image_id))
@@ -178,6 +198,7 @@ def score_mask_folders(truth_dir: str | Path, prediction_dir: str | Path) -> pd.
 
 # ----------------------------------------------------------------------------------------------
 # classification
+
 
 def _class_frame(frame: pd.DataFrame, role: str) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
@@ -202,7 +223,7 @@ def _auc_sens_80(truth: np.ndarray, scores: np.ndarray, sensitivity: float = 0.8
     """Un-normalised ROC area above a sensitivity, as the official ``auc_above_sensitivity``."""
     fpr, tpr, _ = sklearn.metrics.roc_curve(truth, scores, drop_intermediate=False)
     start = int(tpr.searchsorted(sensitivity, side="left"))
-    fpr_at = np.interp(sensitivity, tpr[start - 1:start + 1], fpr[start - 1:start + 1])
+    fpr_at = np.interp(sensitivity, tpr[start - 1 : start + 1], fpr[start - 1 : start + 1])
     return float(sklearn.metrics.auc(np.insert(fpr[start:], 0, fpr_at), np.insert(tpr[start:], 0, sensitivity)))
 
 
@@ -214,8 +235,11 @@ def _ranking_metrics(truth: np.ndarray, scores: np.ndarray) -> dict[str, float |
         ap = float(sklearn.metrics.average_precision_score(truth, scores, sample_weight=ones))
     if truth.all() or not truth.any():
         return {"auc": None, "auc_sens_80": None, "ap": ap}
-    return {"auc": float(sklearn.metrics.roc_auc_score(truth, scores, sample_weight=ones)),
-            "auc_sens_80": _auc_sens_80(truth, scores), "ap": ap}
+    return {
+        "auc": float(sklearn.metrics.roc_auc_score(truth, scores, sample_weight=ones)),
+        "auc_sens_80": _auc_sens_80(truth, scores),
+        "ap": ap,
+    }
 
 
 def _mean_defined(values: list[float | None]) -> float | None:
@@ -227,8 +251,9 @@ def _ratio_or_none(numerator: int, denominator: int) -> float | None:
     return None if denominator == 0 else numerator / denominator
 
 
-def classification_scores(truth: pd.DataFrame, prediction: pd.DataFrame, *,
-                          official_exclusions: bool = True) -> dict[str, Any]:
+def classification_scores(
+    truth: pd.DataFrame, prediction: pd.DataFrame, *, official_exclusions: bool = True
+) -> dict[str, Any]:
     """Official Task 3 metrics of predicted probabilities against one-hot truth (JSON-serialisable).
 
     ``truth`` and ``prediction``: frames indexed by image id with exactly the ``CLASSES`` columns.
@@ -291,8 +316,9 @@ def classification_scores(truth: pd.DataFrame, prediction: pd.DataFrame, *,
             "average_precision": ranking["ap"],
         }
         binary = _binary_metrics(*_confusion(t[:, j] > 0.5, p[:, j] > 0.5))
-        official[name] = {key: (ranking[key] if key in ranking else float(binary[key]))
-                          for key in OFFICIAL_CATEGORY_METRICS}
+        official[name] = {
+            key: (ranking[key] if key in ranking else float(binary[key])) for key in OFFICIAL_CATEGORY_METRICS
+        }
 
     official_macro = {key: _mean_defined([official[c][key] for c in CLASSES]) for key in OFFICIAL_CATEGORY_METRICS}
     recalls = [per_class[c]["recall"] for c in CLASSES]

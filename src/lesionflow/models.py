@@ -49,8 +49,9 @@ def _backbone(encoder: str, weights: str | None, size: int, key: str) -> tuple[k
     spec = get_encoder(encoder, key=f"{key}.encoder")
     inputs = keras.Input((size, size, 3), name="image")
     x = Preprocess(spec.preprocess, name="preprocess")(inputs)
-    base = spec.build(include_top=False, weights=resolve_weights(encoder, weights, f"{key}.encoder_weights"),
-                      input_tensor=x)
+    base = spec.build(
+        include_top=False, weights=resolve_weights(encoder, weights, f"{key}.encoder_weights"), input_tensor=x
+    )
     for layer in base.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = BN_MOMENTUM
@@ -65,8 +66,9 @@ def _tensor(base: keras.Model, ref: str):
     return layer.input if port == "input" else layer.output
 
 
-def build_unet(encoder: str, image_size: int, weights: str | None = None,
-               decoder_filters: Sequence[int] = (256, 128, 64, 32, 16)) -> keras.Model:
+def build_unet(
+    encoder: str, image_size: int, weights: str | None = None, decoder_filters: Sequence[int] = (256, 128, 64, 32, 16)
+) -> keras.Model:
     """U-Net: encoder skips at 1/2…1/16, five bilinear-upsampling Conv-BN-ReLU blocks, sigmoid output."""
     if image_size % 32:
         raise InputError(f"config key segmentation.image_size: {image_size} is not a multiple of 32")
@@ -88,14 +90,20 @@ def build_unet(encoder: str, image_size: int, weights: str | None = None,
     return keras.Model(inputs, outputs, name=f"unet_{encoder}")
 
 
-def build_classifier(encoder: str, image_size: int, n_classes: int, weights: str | None = None,
-                     dense_layers: Sequence[int] = (128,), l2: float = 1e-3, dropout: float = 0.0) -> keras.Model:
+def build_classifier(
+    encoder: str,
+    image_size: int,
+    n_classes: int,
+    weights: str | None = None,
+    dense_layers: Sequence[int] = (128,),
+    l2: float = 1e-3,
+    dropout: float = 0.0,
+) -> keras.Model:
     """Encoder → global average pooling → dense layers (ReLU, L2) → dropout → softmax."""
     base, inputs = _backbone(encoder, weights, image_size, "classification.model")
     x = layers.GlobalAveragePooling2D(name="pool")(base.output)
     for i, units in enumerate(dense_layers):
-        x = layers.Dense(units, activation="relu", kernel_regularizer=keras.regularizers.L2(l2),
-                         name=f"dense{i}")(x)
+        x = layers.Dense(units, activation="relu", kernel_regularizer=keras.regularizers.L2(l2), name=f"dense{i}")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="probabilities")(x)
@@ -113,8 +121,9 @@ def load_model(path: str | Path, image_size: int | None = None, encoder: str | N
         raise InputError(f"cannot load model ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", path) from None
     size = model.input_shape[1]
     if image_size is not None and size != image_size:
-        raise InputError(f"model was trained on {size}×{size} images but the config asks for "
-                         f"{image_size}×{image_size}", path)
+        raise InputError(
+            f"model was trained on {size}×{size} images but the config asks for {image_size}×{image_size}", path
+        )
     if encoder is not None and not model.name.endswith(f"_{encoder}"):
         raise InputError(f"model {model.name!r} was not built on encoder {encoder!r}", path)
     return model

@@ -55,16 +55,22 @@ def read_manifest(folder: Path, marker: str) -> Manifest | None:
         files = {str(rel): WrittenFile(**entry) for rel, entry in raw["files"].items()}
         return Manifest(written_by=str(raw["written_by"]), files=files, details=dict(raw.get("details") or {}))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"unreadable marker ({type(exc).__name__}: {exc}); it lists the files the workflow "
-                         "wrote here, so nothing is changed until it is fixed or the folder emptied", path) from None
+        raise InputError(
+            f"unreadable marker ({type(exc).__name__}: {exc}); it lists the files the workflow "
+            "wrote here, so nothing is changed until it is fixed or the folder emptied",
+            path,
+        ) from None
 
 
 def write_manifest(folder: Path, marker: str, manifest: Manifest) -> None:
     """Write the marker atomically (a temporary file in ``folder``, then a rename)."""
     from .imageio import atomic_path
 
-    data = {"written_by": manifest.written_by, "details": dict(manifest.details),
-            "files": {rel: asdict(manifest.files[rel]) for rel in sorted(manifest.files)}}
+    data = {
+        "written_by": manifest.written_by,
+        "details": dict(manifest.details),
+        "files": {rel: asdict(manifest.files[rel]) for rel in sorted(manifest.files)},
+    }
     with atomic_path(folder / marker) as tmp:
         tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 

@@ -38,12 +38,19 @@ LEARNING_RATE_COLUMNS = ("learning_rate", "lr")
 PROVENANCE_KEYS = ("settings", "data_sha256", "versions", "device")
 
 #: Matplotlib settings of every figure here (applied per figure, not globally).
-STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10,
-         "axes.spines.top": False, "axes.spines.right": False}
+STYLE = {
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "legend.fontsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 
 
 # ----------------------------------------------------------------------------------------------
 # readers
+
 
 def read_json(path: str | Path) -> Any:
     """The JSON document at ``path``."""
@@ -63,8 +70,11 @@ def read_metrics(path: str | Path, stage: str, kind: str) -> dict[str, Any]:
     folds pooled) or ``set`` (``results/metrics/{stage}_{set}.json``: one image set's scores).
     """
     record = read_json(path)
-    scored = [c for c in {"segmentation": SEGMENTATION_COLUMNS, "classification": CLASSIFICATION_COLUMNS}[stage]
-              if c != "n_images"]
+    scored = [
+        c
+        for c in {"segmentation": SEGMENTATION_COLUMNS, "classification": CLASSIFICATION_COLUMNS}[stage]
+        if c != "n_images"
+    ]
     need_classes = stage == "classification"
     try:
         if kind == "set":
@@ -105,8 +115,9 @@ def read_table(path: str | Path, required: Sequence[str] = (), what: str = "CSV"
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"not a readable {what} ({type(exc).__name__}: {exc})", path) from None
     if missing := [c for c in required if c not in table.columns]:
-        raise InputError(f"missing column(s) {', '.join(missing)} (columns: {', '.join(map(str, table.columns))})",
-                         path)
+        raise InputError(
+            f"missing column(s) {', '.join(missing)} (columns: {', '.join(map(str, table.columns))})", path
+        )
     return table
 
 
@@ -118,8 +129,9 @@ def read_history(path: str | Path) -> pd.DataFrame:
     numeric = table.apply(pd.to_numeric, errors="coerce")
     if bad := [c for c in table.columns if (numeric[c].isna() & table[c].notna()).any()]:
         row = int(np.flatnonzero(numeric[bad[0]].isna() & table[bad[0]].notna())[0])
-        raise InputError(f"row {row + 2}: column {bad[0]} holds a non-numeric value {str(table[bad[0]].iloc[row])!r}",
-                         path)
+        raise InputError(
+            f"row {row + 2}: column {bad[0]} holds a non-numeric value {str(table[bad[0]].iloc[row])!r}", path
+        )
     return numeric
 
 
@@ -129,8 +141,7 @@ def read_per_image_scores(path: str | Path) -> pd.Series:
     scores = pd.to_numeric(table["jaccard"], errors="coerce")
     if scores.isna().any() or not scores.between(0, 1).all():
         row = int(np.flatnonzero(scores.isna() | ~scores.between(0, 1))[0])
-        raise InputError(f"row {row + 2}: jaccard {str(table['jaccard'].iloc[row])!r} is not a number in [0, 1]",
-                         path)
+        raise InputError(f"row {row + 2}: jaccard {str(table['jaccard'].iloc[row])!r} is not a number in [0, 1]", path)
     return pd.Series(scores.to_numpy(), index=pd.Index(table["image"].astype(str), name="image"), name="jaccard")
 
 
@@ -175,8 +186,13 @@ def load_mask(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
         raise InputError(f"not a readable mask ({type(exc).__name__}: {exc})", path) from None
 
 
-def load_case(image_path: str | Path, predicted_path: str | Path, truth_path: str | Path | None = None,
-              jaccard: float | None = None, max_side: int = 320) -> "Case":
+def load_case(
+    image_path: str | Path,
+    predicted_path: str | Path,
+    truth_path: str | Path | None = None,
+    jaccard: float | None = None,
+    max_side: int = 320,
+) -> "Case":
     """A gallery tile: the image's thumbnail with its predicted (and ground-truth) mask at the same size."""
     image = load_thumbnail(image_path, max_side)
     shape = image.shape[:2]
@@ -187,14 +203,21 @@ def load_case(image_path: str | Path, predicted_path: str | Path, truth_path: st
 # ----------------------------------------------------------------------------------------------
 # tables
 
+
 def _rounded(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     return table.apply(lambda c: c.round(digits) if pd.api.types.is_float_dtype(c) else c)
 
 
 #: Columns of the fold tables, in order.
 SEGMENTATION_COLUMNS = ("jaccard", "threshold_jaccard", "dice", "accuracy", "sensitivity", "specificity", "n_images")
-CLASSIFICATION_COLUMNS = ("balanced_accuracy", "accuracy", "macro_auc", "macro_auc_sens_80",
-                          "mean_average_precision", "n_images")
+CLASSIFICATION_COLUMNS = (
+    "balanced_accuracy",
+    "accuracy",
+    "macro_auc",
+    "macro_auc_sens_80",
+    "mean_average_precision",
+    "n_images",
+)
 
 
 def _check_keys(record: Mapping[str, Any], keys: Sequence[str], where: str) -> None:
@@ -204,8 +227,11 @@ def _check_keys(record: Mapping[str, Any], keys: Sequence[str], where: str) -> N
         raise InputError(f"{where} lacks key(s) {', '.join(missing)}")
 
 
-def metrics_table(stage: str, folds_summary: Mapping[str, Any], set_scores: Mapping[str, Mapping[str, Any]],
-                  ) -> pd.DataFrame:
+def metrics_table(
+    stage: str,
+    folds_summary: Mapping[str, Any],
+    set_scores: Mapping[str, Mapping[str, Any]],
+) -> pd.DataFrame:
     """One row per held-out fold, their mean (and, for classification, all folds pooled), one per scored set.
 
     ``stage`` is ``segmentation`` or ``classification``; ``folds_summary`` the stage's metrics JSON
@@ -264,8 +290,9 @@ def _flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         if isinstance(value, Mapping):
             flat.update(_flatten(value, f"{name}."))
         elif isinstance(value, list):
-            flat[name] = ", ".join(map(str, value)) if all(not isinstance(v, (dict, list)) for v in value) \
-                else json.dumps(value)
+            flat[name] = (
+                ", ".join(map(str, value)) if all(not isinstance(v, (dict, list)) for v in value) else json.dumps(value)
+            )
         else:
             flat[name] = "" if value is None else value
     return flat
@@ -290,8 +317,9 @@ def provenance_table(records: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     rest = [k for k in fields if k not in settings and k not in versions]
     rest.sort(key=lambda k: (order.index(k) if k in order else len(order), k))
     rows = settings + rest + versions
-    table = pd.DataFrame({name: [flat[name].get(k, "") for k in rows] for name in records},
-                         index=pd.Index(rows, name="field"))
+    table = pd.DataFrame(
+        {name: [flat[name].get(k, "") for k in rows] for name in records}, index=pd.Index(rows, name="field")
+    )
     return table.astype(str)
 
 
@@ -320,18 +348,25 @@ def table_html(table: pd.DataFrame, title: str, bold_rows: Sequence[str] = (), i
             cells.append(f'<td class="{cls}">{html.escape(text)}</td>' if cls else f"<td>{html.escape(text)}</td>")
         css = ' class="summary"' if str(label) in bold_rows else ""
         body.append(f"<tr{css}><th>{html.escape(str(label))}</th>{''.join(cells)}</tr>")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{_TABLE_CSS}</style></head>\n<body><h3>{html.escape(title)}</h3>\n"
-            f"<table><thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body)
-            + "\n</tbody></table></body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_TABLE_CSS}</style></head>\n<body><h3>{html.escape(title)}</h3>\n"
+        f"<table><thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody></table></body></html>\n"
+    )
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
-def write_table(table: pd.DataFrame, csv_path: str | Path, html_path: str | Path, title: str,
-                bold_rows: Sequence[str] = (), index: bool = False) -> None:
+def write_table(
+    table: pd.DataFrame,
+    csv_path: str | Path,
+    html_path: str | Path,
+    title: str,
+    bold_rows: Sequence[str] = (),
+    index: bool = False,
+) -> None:
     """Write ``table`` as CSV (for other tools) and as an HTML page (for the report), both atomically."""
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=index)
@@ -341,6 +376,7 @@ def write_table(table: pd.DataFrame, csv_path: str | Path, html_path: str | Path
 
 # ----------------------------------------------------------------------------------------------
 # choosing what to show
+
 
 def pick_cases(scores: pd.Series, per_group: int) -> dict[str, list[str]]:
     """The ids of the ``per_group`` best, median and worst images by score (no image in two groups).
@@ -352,10 +388,10 @@ def pick_cases(scores: pd.Series, per_group: int) -> dict[str, list[str]]:
     ids = list(ranked.index)
     n = len(ids)
     best = ids[:per_group]
-    worst = ids[max(len(best), n - per_group):][::-1]
-    middle = ids[len(best):n - len(worst)]
+    worst = ids[max(len(best), n - per_group) :][::-1]
+    middle = ids[len(best) : n - len(worst)]
     start = max(0, len(middle) // 2 - per_group // 2)
-    median = middle[start:start + per_group]
+    median = middle[start : start + per_group]
     return {"best": best, "median": median, "worst": worst}
 
 
@@ -375,6 +411,7 @@ def samples_per_class(truth: pd.DataFrame, per_class: int) -> dict[str, list[str
 
 # ----------------------------------------------------------------------------------------------
 # figures
+
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> None:
     """Write ``fig`` to ``path`` (PNG or SVG, from the suffix) atomically, then close it."""
@@ -404,8 +441,7 @@ def training_curves_figure(history: pd.DataFrame, title: str) -> Figure:
     lr = next((c for c in LEARNING_RATE_COLUMNS if c in history.columns), None)
     panels = len(names) + (lr is not None)
     epoch = history["epoch"].to_numpy() + 1
-    best = int(epoch[int(np.nanargmin(history["val_loss"].to_numpy()))]) if history["val_loss"].notna().any() \
-        else None
+    best = int(epoch[int(np.nanargmin(history["val_loss"].to_numpy()))]) if history["val_loss"].notna().any() else None
     fig, axes = plt.subplots(1, panels, figsize=(4.3 * panels, 3.6), constrained_layout=True, squeeze=False)
     axes = axes[0]
     for ax, name in zip(axes, names):
@@ -439,15 +475,19 @@ def jaccard_histogram_figure(scores: Mapping[str, Sequence[float]], threshold: f
     """
     if not scores:
         raise InputError("no per-image Jaccard scores to plot")
-    fig, axes = plt.subplots(1, len(scores), figsize=(5.2 * len(scores), 3.8), constrained_layout=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(scores), figsize=(5.2 * len(scores), 3.8), constrained_layout=True, squeeze=False)
     bins = np.linspace(0, 1, 21)
     for ax, (name, values) in zip(axes[0], scores.items()):
         values = np.asarray(values, dtype=float)
         below = values < threshold
         ax.hist(values[~below], bins=bins, color="#1f77b4", edgecolor="white", label=f"≥ {threshold}")
-        ax.hist(values[below], bins=bins, color="#d62728", edgecolor="white",
-                label=f"< {threshold} ({int(below.sum())} of {values.size}, count 0)")
+        ax.hist(
+            values[below],
+            bins=bins,
+            color="#d62728",
+            edgecolor="white",
+            label=f"< {threshold} ({int(below.sum())} of {values.size}, count 0)",
+        )
         ax.axvline(threshold, color="0.3", ls="--", lw=1)
         if values.size:
             ax.axvline(values.mean(), color="black", lw=1.5, label=f"mean {values.mean():.3f}")
@@ -481,8 +521,9 @@ def gallery_figure(rows: Sequence[tuple[str, Sequence[Case]]], title: str) -> Fi
     if not groups:
         raise InputError("no images for the mask gallery")
     cols = max(len(cases) for _, cases in groups)
-    fig, axes = plt.subplots(len(groups), cols, figsize=(3.1 * cols, 2.6 * len(groups) + 0.6),
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(groups), cols, figsize=(3.1 * cols, 2.6 * len(groups) + 0.6), constrained_layout=True, squeeze=False
+    )
     for row, (name, cases) in zip(axes, groups):
         for col, ax in enumerate(row):
             ax.set_xticks([])
@@ -495,8 +536,13 @@ def gallery_figure(rows: Sequence[tuple[str, Sequence[Case]]], title: str) -> Fi
             if case.truth is not None and case.truth.any():
                 ax.contour(case.truth, levels=[0.5], colors=TRUTH_COLOUR, linewidths=2)
             if case.predicted.any():
-                ax.contour(case.predicted, levels=[0.5], colors=PREDICTED_COLOUR, linewidths=2,
-                           linestyles="--" if case.truth is not None else "-")
+                ax.contour(
+                    case.predicted,
+                    levels=[0.5],
+                    colors=PREDICTED_COLOUR,
+                    linewidths=2,
+                    linestyles="--" if case.truth is not None else "-",
+                )
             label = case.image_id if case.jaccard is None else f"{case.image_id}  J={case.jaccard:.2f}"
             ax.set_title(label, fontsize=10)
             if col == 0:
@@ -510,14 +556,14 @@ def gallery_figure(rows: Sequence[tuple[str, Sequence[Case]]], title: str) -> Fi
 
 
 @matplotlib.rc_context(STYLE)
-def class_samples_figure(samples: Mapping[str, Sequence[np.ndarray]], counts: Mapping[str, int],
-                         title: str) -> Figure:
+def class_samples_figure(samples: Mapping[str, Sequence[np.ndarray]], counts: Mapping[str, int], title: str) -> Figure:
     """One row per class: a few of its masked lesion crops, the row labelled with the class's image count."""
     if not samples:
         raise InputError("no classes to show")
     cols = max(1, max(len(v) for v in samples.values()))
-    fig, axes = plt.subplots(len(samples), cols, figsize=(1.7 * cols + 0.8, 1.7 * len(samples) + 0.4),
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(samples), cols, figsize=(1.7 * cols + 0.8, 1.7 * len(samples) + 0.4), constrained_layout=True, squeeze=False
+    )
     for row, (name, images) in zip(axes, samples.items()):
         for col, ax in enumerate(row):
             ax.set_xticks([])
@@ -552,8 +598,15 @@ def confusion_matrix_figure(confusion: Sequence[Sequence[int]], classes: Sequenc
         top = values.max() or 1
         for i in range(len(classes)):
             for j in range(len(classes)):
-                ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center",
-                        color="white" if values[i, j] > top / 2 else "black", fontsize=10)
+                ax.text(
+                    j,
+                    i,
+                    fmt.format(values[i, j]),
+                    ha="center",
+                    va="center",
+                    color="white" if values[i, j] > top / 2 else "black",
+                    fontsize=10,
+                )
     return fig
 
 

@@ -34,8 +34,12 @@ class PostProcess:
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> "PostProcess":
-        return cls(sigma=float(section["sigma"]), threshold=float(section["threshold"]),
-                   largest_component=bool(section["largest_component"]), fill_holes=bool(section["fill_holes"]))
+        return cls(
+            sigma=float(section["sigma"]),
+            threshold=float(section["threshold"]),
+            largest_component=bool(section["largest_component"]),
+            fill_holes=bool(section["fill_holes"]),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,8 +73,13 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return _largest(mask.astype(bool, copy=False))
 
 
-def postprocess_mask(prob: np.ndarray, sigma: float = 2.0, threshold: float = 0.5,
-                     largest_component: bool = True, fill_holes: bool = False) -> np.ndarray:
+def postprocess_mask(
+    prob: np.ndarray,
+    sigma: float = 2.0,
+    threshold: float = 0.5,
+    largest_component: bool = True,
+    fill_holes: bool = False,
+) -> np.ndarray:
     """Turn an H×W probability map into a boolean lesion mask.
 
     Gaussian smoothing (``scipy.ndimage.gaussian_filter``, default reflect mode; ``sigma=0`` skips it),
@@ -125,5 +134,10 @@ def full_size_mask(prob: np.ndarray, height: int, width: int, settings: PostProc
     if settings.sigma > 0:
         prob = ndimage.gaussian_filter(prob, settings.sigma)
     full = np.asarray(Image.fromarray(prob, mode="F").resize((width, height), Image.Resampling.BILINEAR))
-    return postprocess_mask(full, sigma=0.0, threshold=settings.threshold,
-                            largest_component=settings.largest_component, fill_holes=settings.fill_holes)
+    return postprocess_mask(
+        full,
+        sigma=0.0,
+        threshold=settings.threshold,
+        largest_component=settings.largest_component,
+        fill_holes=settings.fill_holes,
+    )

@@ -70,11 +70,15 @@ class EnsembleSpec:
             raise ValueError("post-processing settings belong to (and only to) a segmentation ensemble")
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"stage": self.stage, "folds": list(self.folds), "models": list(self.models),
-                                "image_size": self.image_size, "encoder": self.encoder,
-                                "input": {"dtype": "uint8", "shape": ["N", self.image_size, self.image_size, 3],
-                                          "colour_order": "RGB"},
-                                "tta": self.tta}
+        data: dict[str, Any] = {
+            "stage": self.stage,
+            "folds": list(self.folds),
+            "models": list(self.models),
+            "image_size": self.image_size,
+            "encoder": self.encoder,
+            "input": {"dtype": "uint8", "shape": ["N", self.image_size, self.image_size, 3], "colour_order": "RGB"},
+            "tta": self.tta,
+        }
         if self.postprocess is not None:
             data["postprocess"] = self.postprocess.to_dict()
         if self.classes:
@@ -84,10 +88,16 @@ class EnsembleSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EnsembleSpec":
         post = data.get("postprocess")
-        return cls(stage=data["stage"], folds=tuple(data["folds"]), models=tuple(data["models"]),
-                   image_size=int(data["image_size"]), encoder=data["encoder"], tta=bool(data["tta"]),
-                   postprocess=None if post is None else PostProcess.from_config(post),
-                   classes=tuple(data.get("classes", ())))
+        return cls(
+            stage=data["stage"],
+            folds=tuple(data["folds"]),
+            models=tuple(data["models"]),
+            image_size=int(data["image_size"]),
+            encoder=data["encoder"],
+            tta=bool(data["tta"]),
+            postprocess=None if post is None else PostProcess.from_config(post),
+            classes=tuple(data.get("classes", ())),
+        )
 
     def write(self, path: str | Path) -> None:
         with atomic_path(path) as tmp:
@@ -101,15 +111,29 @@ class EnsembleSpec:
             raise InputError(f"not a readable ensemble description ({type(exc).__name__}: {exc})", path) from None
 
 
-def describe_ensemble(stage: Stage, model_paths: Sequence[str | Path], spec_path: str | Path, image_size: int,
-                      encoder: str, tta: bool, postprocess: PostProcess | None = None) -> EnsembleSpec:
+def describe_ensemble(
+    stage: Stage,
+    model_paths: Sequence[str | Path],
+    spec_path: str | Path,
+    image_size: int,
+    encoder: str,
+    tta: bool,
+    postprocess: PostProcess | None = None,
+) -> EnsembleSpec:
     """Write ``spec_path`` for the fold models ``model_paths`` (``.../fold_<k>/model.keras``, in fold order)."""
     folder = Path(spec_path).parent.resolve()
     models = tuple(str(Path(p).resolve().relative_to(folder)) for p in model_paths)
     folds = tuple(int(Path(p).parent.name.removeprefix("fold_")) for p in model_paths)
-    spec = EnsembleSpec(stage=stage, folds=folds, models=models, image_size=image_size, encoder=encoder, tta=tta,
-                        postprocess=postprocess,
-                        classes=tuple(isic.CLASSES) if stage == "classification" else ())
+    spec = EnsembleSpec(
+        stage=stage,
+        folds=folds,
+        models=models,
+        image_size=image_size,
+        encoder=encoder,
+        tta=tta,
+        postprocess=postprocess,
+        classes=tuple(isic.CLASSES) if stage == "classification" else (),
+    )
     spec.write(spec_path)
     return spec
 
@@ -132,8 +156,14 @@ class Predictor:
         spec = EnsembleSpec.read(spec_path)
         folder = Path(spec_path).parent
         models = [load_model(folder / rel, spec.image_size) for rel in spec.models]
-        log.info("%s ensemble: folds %s, %d×%d, TTA %s", spec.stage, list(spec.folds), spec.image_size,
-                 spec.image_size, "on" if spec.tta else "off")
+        log.info(
+            "%s ensemble: folds %s, %d×%d, TTA %s",
+            spec.stage,
+            list(spec.folds),
+            spec.image_size,
+            spec.image_size,
+            "on" if spec.tta else "off",
+        )
         return cls(spec, models)
 
     def fold(self, fold: int) -> "Predictor":
@@ -154,18 +184,19 @@ class Predictor:
             return self._segment(images)
         return self._classify(images)
 
-    def chunks(self, images: np.ndarray,
-               indices: Sequence[int] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def chunks(
+        self, images: np.ndarray, indices: Sequence[int] | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """``(indices, output)`` for ``images[indices]`` (default: all), ``chunk_size`` images at a time."""
         indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
         for start in range(0, len(indices), self.chunk_size):
-            part = indices[start:start + self.chunk_size]
+            part = indices[start : start + self.chunk_size]
             yield part, self.predict(np.asarray(images[part]))
 
     def _batches(self, images: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
         size = BATCH_SIZE[self.spec.stage]
         for start in range(0, len(images), size):
-            yield slice(start, start + size), np.asarray(images[start:start + size], dtype=np.float32)
+            yield slice(start, start + size), np.asarray(images[start : start + size], dtype=np.float32)
 
     def _segment(self, images: np.ndarray) -> np.ndarray:
         logits = np.zeros(images.shape[:3], dtype=np.float32)
@@ -190,8 +221,9 @@ class Predictor:
 # ---------------------------------------------------------------- what the workflow's jobs call
 
 
-def write_masks(predictor: Predictor, images: np.ndarray, index: pd.DataFrame, out_dir: str | Path,
-                names: Sequence[str]) -> int:
+def write_masks(
+    predictor: Predictor, images: np.ndarray, index: pd.DataFrame, out_dir: str | Path, names: Sequence[str]
+) -> int:
     """One full-size 0/255 PNG mask per image, ``out_dir/names[i]``; returns how many were written.
 
     ``index`` gives each image's stored size (``height``, ``width``) and, when it has the column, the EXIF
@@ -211,8 +243,9 @@ def write_masks(predictor: Predictor, images: np.ndarray, index: pd.DataFrame, o
     return len(images)
 
 
-def evaluate_masks(predictor: Predictor, images: np.ndarray, index: pd.DataFrame, folds: np.ndarray,
-                   truth_paths: Sequence[str | Path]) -> pd.DataFrame:
+def evaluate_masks(
+    predictor: Predictor, images: np.ndarray, index: pd.DataFrame, folds: np.ndarray, truth_paths: Sequence[str | Path]
+) -> pd.DataFrame:
     """Score each fold's model on its held-out images at full size, as the official scorer does.
 
     One row per image: ``image, fold`` and the metrics of :func:`lesionflow.metrics.segmentation_scores`.
@@ -238,8 +271,9 @@ def class_probabilities(predictor: Predictor, images: np.ndarray, indices: Seque
     return np.concatenate(parts) if parts else np.zeros((0, len(isic.CLASSES)))
 
 
-def held_out_probabilities(predictor: Predictor, images: np.ndarray, ids: Sequence[str],
-                           folds: np.ndarray) -> pd.DataFrame:
+def held_out_probabilities(
+    predictor: Predictor, images: np.ndarray, ids: Sequence[str], folds: np.ndarray
+) -> pd.DataFrame:
     """Every image's probabilities from its own fold's model: ``image, fold`` and the seven classes."""
     parts = []
     for fold in predictor.spec.folds:

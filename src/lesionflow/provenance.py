@@ -12,8 +12,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
-PACKAGES = ("lesionflow", "tensorflow", "tensorflow-cpu", "keras", "numpy", "scikit-image", "scikit-learn",
-            "pandas", "pillow", "snakemake")
+PACKAGES = (
+    "lesionflow",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "numpy",
+    "scikit-image",
+    "scikit-learn",
+    "pandas",
+    "pillow",
+    "snakemake",
+)
 
 
 def fingerprint(paths: Iterable[str | Path], chunk: int = 1 << 20) -> str:
@@ -65,8 +75,13 @@ def gpu_environment() -> dict[str, Any]:
     return found
 
 
-def record(settings: dict[str, Any], inputs: Iterable[str | Path], device: str,
-           hashes: tuple[dict[str, str], str] | None = None, **extra: Any) -> dict[str, Any]:
+def record(
+    settings: dict[str, Any],
+    inputs: Iterable[str | Path],
+    device: str,
+    hashes: tuple[dict[str, str], str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """The provenance of an output: ``settings``, the SHA-256 of every input file and of all of them
     together (``data_sha256``, in the order given), package versions, the ``device`` used and the GPU
     environment it ran in (:func:`gpu_environment`).

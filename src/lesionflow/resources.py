@@ -47,7 +47,9 @@ def too_little_memory(resources: Mapping[str, object]) -> str | None:
     resources = _as_dict(resources)
     mem_mb = resources.get("mem_mb")
     if resources.get("gpu") and isinstance(mem_mb, (int, float)) and mem_mb < NETWORK_JOB_MIN_MEM_MB:
-        return (f"mem_mb={int(mem_mb)} is less than a network job needs to start TensorFlow (about "
-                f"{NETWORK_JOB_MIN_MEM_MB} MB): expect it to be killed for lack of memory; raise "
-                "<stage>.resources.mem_mb in the config")
+        return (
+            f"mem_mb={int(mem_mb)} is less than a network job needs to start TensorFlow (about "
+            f"{NETWORK_JOB_MIN_MEM_MB} MB): expect it to be killed for lack of memory; raise "
+            "<stage>.resources.mem_mb in the config"
+        )
     return None

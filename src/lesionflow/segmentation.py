@@ -19,8 +19,16 @@ from .training import Schedule, fit
 log = logging.getLogger(__name__)
 
 
-def train_fold(cache: Cache, folds: np.ndarray, fold: int, settings: dict, work_dir: str | Path,
-               model_out: str | Path, history_out: str | Path, data_key: str = "") -> pd.DataFrame:
+def train_fold(
+    cache: Cache,
+    folds: np.ndarray,
+    fold: int,
+    settings: dict,
+    work_dir: str | Path,
+    model_out: str | Path,
+    history_out: str | Path,
+    data_key: str = "",
+) -> pd.DataFrame:
     """Train the U-Net of ``fold`` on the other folds of ``cache`` (images + masks).
 
     ``data_key`` (a fingerprint of the input files) keeps a killed job from resuming on other data.
@@ -30,18 +38,24 @@ def train_fold(cache: Cache, folds: np.ndarray, fold: int, settings: dict, work_
     log.info("fold %d: %d training, %d validation images", fold, len(train_idx), len(val_idx))
     seed = settings["seed"] + fold
     aug = Augmentation.from_config(settings.get("augmentation"))
-    common = dict(images=cache.images, targets=cache.masks, batch_size=settings["batch_size"], seed=seed,
-                  target_is_mask=True)
+    common = dict(
+        images=cache.images, targets=cache.masks, batch_size=settings["batch_size"], seed=seed, target_is_mask=True
+    )
     train = partial(make_dataset, indices=train_idx, training=True, augmentation=aug, **common)  # train(epoch=e)
     val = make_dataset(indices=val_idx, training=False, **common)
-    model = build_unet(settings["encoder"], settings["image_size"], settings.get("encoder_weights"),
-                       settings.get("decoder_filters", (256, 128, 64, 32, 16)))
-    model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]),
-                  loss=SEGMENTATION_LOSSES[settings.get("loss", "bce")](),
-                  metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="jaccard")],
-                  jit_compile=settings.get("speed", {}).get("xla", False))
-    return fit(model, train, val, Schedule.from_settings(settings), work_dir, model_out, history_out,
-               key=data_key)
+    model = build_unet(
+        settings["encoder"],
+        settings["image_size"],
+        settings.get("encoder_weights"),
+        settings.get("decoder_filters", (256, 128, 64, 32, 16)),
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(settings["learning_rate"]),
+        loss=SEGMENTATION_LOSSES[settings.get("loss", "bce")](),
+        metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="jaccard")],
+        jit_compile=settings.get("speed", {}).get("xla", False),
+    )
+    return fit(model, train, val, Schedule.from_settings(settings), work_dir, model_out, history_out, key=data_key)
 
 
 def summarise_folds(per_image: pd.DataFrame) -> dict:

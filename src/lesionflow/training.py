@@ -74,8 +74,11 @@ class _Plateau(keras.callbacks.ReduceLROnPlateau):
             self.cooldown_counter = int(self.restored["cooldown_counter"])
 
     def counters(self) -> dict:
-        return {"best": None if self.best is None else float(self.best), "wait": int(self.wait),
-                "cooldown_counter": int(self.cooldown_counter)}
+        return {
+            "best": None if self.best is None else float(self.best),
+            "wait": int(self.wait),
+            "cooldown_counter": int(self.cooldown_counter),
+        }
 
 
 class _Commit(keras.callbacks.Callback):
@@ -87,8 +90,13 @@ class _Commit(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": int(epoch), **{k: float(v) for k, v in sorted((logs or {}).items())}}
-        state = dict(self.state, history=[*self.state["history"], row], epoch=epoch + 1,
-                     plateau=self.plateau.counters(), seed_states=_seed_states(self.model))
+        state = dict(
+            self.state,
+            history=[*self.state["history"], row],
+            epoch=epoch + 1,
+            plateau=self.plateau.counters(),
+            seed_states=_seed_states(self.model),
+        )
         val_loss = row.get("val_loss", math.nan)
         best = state["best"]
         if math.isfinite(val_loss) and (best is None or val_loss < best["val_loss"]):
@@ -194,15 +202,18 @@ def _restore(model: keras.Model, work: Path, wanted: str) -> dict | None:
             for variable, value in zip(variables, saved):
                 variable.assign(np.asarray(value, dtype=variable.dtype))
         else:
-            log.warning("%s holds %d random seed states for %d seed generators: dropout restarts its sequence",
-                        state_path, len(saved), len(variables))
+            log.warning(
+                "%s holds %d random seed states for %d seed generators: dropout restarts its sequence",
+                state_path,
+                len(saved),
+                len(variables),
+            )
         _write_history(work / HISTORY, state["history"])  # a kill may have come between commit and view
     _remove_unnamed(work, state)
     return state
 
 
-def _remaining_epochs(train: Callable[..., tf.data.Dataset], first: int,
-                      stop: int) -> tuple[tf.data.Dataset, int]:
+def _remaining_epochs(train: Callable[..., tf.data.Dataset], first: int, stop: int) -> tuple[tf.data.Dataset, int]:
     """Epochs ``first``…``stop - 1`` of ``train(epoch=…)`` back to back, and the number of batches per epoch."""
     steps = int(train(epoch=first).cardinality())
     if steps <= 0:
@@ -219,9 +230,18 @@ def checkpoint_bytes(model: keras.Model) -> int:
     return 5 * 3 * weights
 
 
-def fit(model: keras.Model, train: Callable[..., tf.data.Dataset] | tf.data.Dataset, validation,
-        schedule: Schedule, work_dir: str | Path, model_out: str | Path, history_out: str | Path,
-        class_weight: dict | None = None, verbose: int = 2, key: str = "") -> pd.DataFrame:
+def fit(
+    model: keras.Model,
+    train: Callable[..., tf.data.Dataset] | tf.data.Dataset,
+    validation,
+    schedule: Schedule,
+    work_dir: str | Path,
+    model_out: str | Path,
+    history_out: str | Path,
+    class_weight: dict | None = None,
+    verbose: int = 2,
+    key: str = "",
+) -> pd.DataFrame:
     """Train ``model`` (already compiled) for ``schedule.epochs`` epochs, resuming from ``work_dir`` if a
     previous run of the same settings was killed; write the best model and the history; return the history.
 
@@ -237,21 +257,47 @@ def fit(model: keras.Model, train: Callable[..., tf.data.Dataset] | tf.data.Data
     wanted = fingerprint(model, schedule, class_weight, key)
     state = _restore(model, work, wanted)
     if state is None:
-        state = {"fingerprint": wanted, "epoch": 0, "history": [], "best": None, "backup": None, "plateau": None,
-                 "seed_states": None}
+        state = {
+            "fingerprint": wanted,
+            "epoch": 0,
+            "history": [],
+            "best": None,
+            "backup": None,
+            "plateau": None,
+            "seed_states": None,
+        }
     else:
-        log.info("resuming from the backup in %s after epoch %d of %d (learning rate %.3g)", work,
-                 state["epoch"], schedule.epochs, float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
-    plateau = _Plateau(state["plateau"], monitor="val_loss", factor=schedule.lr_factor,
-                       patience=schedule.lr_patience, min_lr=schedule.min_learning_rate, verbose=1)
+        log.info(
+            "resuming from the backup in %s after epoch %d of %d (learning rate %.3g)",
+            work,
+            state["epoch"],
+            schedule.epochs,
+            float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+        )
+    plateau = _Plateau(
+        state["plateau"],
+        monitor="val_loss",
+        factor=schedule.lr_factor,
+        patience=schedule.lr_patience,
+        min_lr=schedule.min_learning_rate,
+        verbose=1,
+    )
     commit = _Commit(work, state, plateau)
     if state["epoch"] < schedule.epochs:
         batches, steps = train, None
         if not isinstance(train, tf.data.Dataset):
             batches, steps = _remaining_epochs(train, state["epoch"], schedule.epochs)
-        model.fit(batches, validation_data=validation, epochs=schedule.epochs, initial_epoch=state["epoch"],
-                  steps_per_epoch=steps, callbacks=[plateau, commit], shuffle=False, class_weight=class_weight,
-                  verbose=verbose)
+        model.fit(
+            batches,
+            validation_data=validation,
+            epochs=schedule.epochs,
+            initial_epoch=state["epoch"],
+            steps_per_epoch=steps,
+            callbacks=[plateau, commit],
+            shuffle=False,
+            class_weight=class_weight,
+            verbose=verbose,
+        )
     state = commit.state
     table = pd.DataFrame(state["history"])
     if len(table) != schedule.epochs or table["epoch"].tolist() != list(range(schedule.epochs)):
@@ -263,8 +309,9 @@ def fit(model: keras.Model, train: Callable[..., tf.data.Dataset] | tf.data.Data
             log.warning("validation loss was never finite: kept the model of the last epoch")
         else:
             shutil.copyfile(work / state["best"]["file"], tmp)
-            log.info("kept the model of epoch %d (val_loss %.4f)", state["best"]["epoch"] + 1,
-                     state["best"]["val_loss"])
+            log.info(
+                "kept the model of epoch %d (val_loss %.4f)", state["best"]["epoch"] + 1, state["best"]["val_loss"]
+            )
     _write_history(Path(history_out), state["history"])
     shutil.rmtree(work, ignore_errors=True)
     return table

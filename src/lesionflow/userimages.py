@@ -126,8 +126,7 @@ def list_images(folder: str | Path, key: str) -> Listing:
         else:
             rejected.append((printable(entry.name), problem))
     if not names and not rejected:
-        raise InputError(f"config key {key}: image folder {printable(str(folder))} holds no "
-                         f"{'/'.join(SUFFIXES)} files")
+        raise InputError(f"config key {key}: image folder {printable(str(folder))} holds no {'/'.join(SUFFIXES)} files")
     return Listing(folder, tuple(sorted(names)), tuple(sorted(rejected)))
 
 
@@ -136,12 +135,19 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, InputError):
         text = str(exc)
         prefix = f"{exc.path}: " if exc.path else ""
-        return text[len(prefix):] if text.startswith(prefix) else text
+        return text[len(prefix) :] if text.startswith(prefix) else text
     return f"not a readable image ({type(exc).__name__}: {exc})"
 
 
-def cache_images(listing: Listing, size: int, images_out: str | Path, index_out: str | Path, key: str = "",
-                 threads: int = 1, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def cache_images(
+    listing: Listing,
+    size: int,
+    images_out: str | Path,
+    index_out: str | Path,
+    key: str = "",
+    threads: int = 1,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Resize every readable image of ``listing`` to ``size``×``size`` into ``images_out`` and its index.
 
     ``images_out`` holds N×S×S×3 uint8; the index has ``image`` (the file name), ``height`` and ``width``
@@ -159,8 +165,9 @@ def cache_images(listing: Listing, size: int, images_out: str | Path, index_out:
     scratch = Path(images_out).with_name(f".{Path(images_out).name}.all.tmp{os.getpid()}")
     try:
         with atomic_path(images_out) as images_tmp, atomic_path(index_out) as index_tmp:
-            everything = reserved_memmap(scratch, (n, size, size, 3), np.uint8,
-                                         what=f"the cache of {n} images at {size}²")
+            everything = reserved_memmap(
+                scratch, (n, size, size, 3), np.uint8, what=f"the cache of {n} images at {size}²"
+            )
 
             def work(i: int) -> None:
                 try:
@@ -172,8 +179,9 @@ def cache_images(listing: Listing, size: int, images_out: str | Path, index_out:
                     reasons[i] = _reason(exc)
 
             with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-                for _ in tqdm(pool.map(work, range(n)), total=n, disable=not progress, desc="read", unit="img",
-                              mininterval=2):
+                for _ in tqdm(
+                    pool.map(work, range(n)), total=n, disable=not progress, desc="read", unit="img", mininterval=2
+                ):
                     pass
             good = [i for i in range(n) if reasons[i] is None]
             unreadable = [(names[i], reasons[i]) for i in range(n) if reasons[i] is not None]
@@ -182,17 +190,26 @@ def cache_images(listing: Listing, size: int, images_out: str | Path, index_out:
                 log.warning("skipped %r: %s", row.file, row.reason)
             if not good:
                 first = skipped.iloc[0]
-                raise InputError(f"{key + ': ' if key else ''}none of the {len(skipped)} image files in "
-                                 f"{printable(str(listing.folder))} can be used (first: {first.file!r}: "
-                                 f"{first.reason})")
-            images = reserved_memmap(images_tmp, (len(good), size, size, 3), np.uint8,
-                                     what=f"the cache of {len(good)} images at {size}²")
+                raise InputError(
+                    f"{key + ': ' if key else ''}none of the {len(skipped)} image files in "
+                    f"{printable(str(listing.folder))} can be used (first: {first.file!r}: "
+                    f"{first.reason})"
+                )
+            images = reserved_memmap(
+                images_tmp, (len(good), size, size, 3), np.uint8, what=f"the cache of {len(good)} images at {size}²"
+            )
             for start in range(0, len(good), 256):
-                rows = good[start:start + 256]
-                images[start:start + len(rows)] = everything[rows]
+                rows = good[start : start + 256]
+                images[start : start + len(rows)] = everything[rows]
             images.flush()
-            index = pd.DataFrame({"image": [names[i] for i in good], "height": sizes[good, 0],
-                                  "width": sizes[good, 1], "orientation": orientations[good]})
+            index = pd.DataFrame(
+                {
+                    "image": [names[i] for i in good],
+                    "height": sizes[good, 0],
+                    "width": sizes[good, 1],
+                    "orientation": orientations[good],
+                }
+            )
             index.to_csv(index_tmp, index=False)
     finally:
         scratch.unlink(missing_ok=True)
@@ -210,9 +227,20 @@ def write_table(table: pd.DataFrame, path: str | Path) -> None:
         table.to_csv(tmp, index=False)
 
 
-def crop_images(folder: str | Path, names: Sequence[str], mask_dir: str | Path, out_dir: str | Path, size: int,
-                images_out: str | Path, index_out: str | Path, *, margin: float, background: str,
-                threads: int = 1, progress: bool = True) -> list[str]:
+def crop_images(
+    folder: str | Path,
+    names: Sequence[str],
+    mask_dir: str | Path,
+    out_dir: str | Path,
+    size: int,
+    images_out: str | Path,
+    index_out: str | Path,
+    *,
+    margin: float,
+    background: str,
+    threads: int = 1,
+    progress: bool = True,
+) -> list[str]:
     """Write each image's lesion crop as ``out_dir/<file name>.png`` and the classifier's cache.
 
     The crop is :func:`lesionflow.masking.crop_set`'s with the image's predicted mask, both on the stored
@@ -222,10 +250,21 @@ def crop_images(folder: str | Path, names: Sequence[str], mask_dir: str | Path, 
     from .masking import crop_set
 
     folder, mask_dir = Path(folder), Path(mask_dir)
-    empty = crop_set([folder / name for name in names], [mask_dir / output_name(name) for name in names], out_dir,
-                     [output_name(name) for name in names], size, images_out, index_out, names, margin=margin,
-                     background=background, orientations=[exif_orientation(folder / name) for name in names],
-                     threads=threads, progress=progress)
+    empty = crop_set(
+        [folder / name for name in names],
+        [mask_dir / output_name(name) for name in names],
+        out_dir,
+        [output_name(name) for name in names],
+        size,
+        images_out,
+        index_out,
+        names,
+        margin=margin,
+        background=background,
+        orientations=[exif_orientation(folder / name) for name in names],
+        threads=threads,
+        progress=progress,
+    )
     return [name for name, e in zip(names, empty) if e]
 
 

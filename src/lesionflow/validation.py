@@ -80,8 +80,7 @@ def _ignored(folder: Path, listed: set[str]) -> list[str]:
     """Names of image-like files in ``folder`` that are not among ``listed`` (not ISIC ids)."""
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir()
-                  if p.name.lower().endswith(_IMAGE_SUFFIXES) and p.name not in listed)
+    return sorted(p.name for p in folder.iterdir() if p.name.lower().endswith(_IMAGE_SUFFIXES) and p.name not in listed)
 
 
 def _pair_masks(ids: Sequence[str], image_paths: Sequence[Path], mask_paths: Sequence[str | Path]) -> list[Path]:
@@ -96,8 +95,9 @@ def _pair_masks(ids: Sequence[str], image_paths: Sequence[Path], mask_paths: Seq
     return masks
 
 
-def _check_all(paths: Sequence[Path], masks: list[Path] | None, size_of: Callable[[Path], tuple[int, int]],
-               threads: int) -> list[tuple[int, int]]:
+def _check_all(
+    paths: Sequence[Path], masks: list[Path] | None, size_of: Callable[[Path], tuple[int, int]], threads: int
+) -> list[tuple[int, int]]:
     """``size_of`` every image (and check its mask against that size) in threads; every problem is found."""
 
     def work(i: int) -> tuple[tuple[int, int] | None, InputError | None]:
@@ -124,8 +124,9 @@ def files_fingerprint(paths: Sequence[str | Path]) -> str:
     return digest.hexdigest()
 
 
-def _summary(image_paths: list[Path], ids: list[str], sizes: list[tuple[int, int]],
-             masks: list[Path] | None) -> dict[str, Any]:
+def _summary(
+    image_paths: list[Path], ids: list[str], sizes: list[tuple[int, int]], masks: list[Path] | None
+) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "images": len(image_paths),
         "folder": str(image_paths[0].parent),
@@ -141,13 +142,15 @@ def _summary(image_paths: list[Path], ids: list[str], sizes: list[tuple[int, int
         summary["checked"].append("every image has a mask of its size, 8-bit single-channel, values 0 and 255")
         extra = _ignored(masks[0].parent, {m.name for m in masks})
         if extra:
-            summary["warnings"].append(f"{masks[0].parent}: ignored {len(extra)} mask file(s) with no image: "
-                                       f"{_some(extra)}")
+            summary["warnings"].append(
+                f"{masks[0].parent}: ignored {len(extra)} mask file(s) with no image: {_some(extra)}"
+            )
     return summary
 
 
-def _paired(image_paths: Sequence[str | Path], mask_paths: Sequence[str | Path] | None
-            ) -> tuple[list[Path], list[str], Any]:
+def _paired(
+    image_paths: Sequence[str | Path], mask_paths: Sequence[str | Path] | None
+) -> tuple[list[Path], list[str], Any]:
     """The images as paths, their ids, and their masks paired by id (None without masks)."""
     image_paths = [Path(p) for p in image_paths]
     if not image_paths:
@@ -156,8 +159,9 @@ def _paired(image_paths: Sequence[str | Path], mask_paths: Sequence[str | Path] 
     return image_paths, ids, None if mask_paths is None else _pair_masks(ids, image_paths, mask_paths)
 
 
-def check_images(image_paths: Sequence[str | Path], mask_paths: Sequence[str | Path] | None = None,
-                 threads: int = 1) -> dict[str, Any]:
+def check_images(
+    image_paths: Sequence[str | Path], mask_paths: Sequence[str | Path] | None = None, threads: int = 1
+) -> dict[str, Any]:
     """Check what a set's cache reads: every image decodes; with ``mask_paths``, every image's mask.
 
     Images are decoded in ``threads`` threads (Pillow releases the GIL). Returns a summary: counts, the
@@ -171,13 +175,19 @@ def check_images(image_paths: Sequence[str | Path], mask_paths: Sequence[str | P
     summary["fingerprint"] = files_fingerprint([*image_paths, *(masks or [])])
     ignored = _ignored(image_paths[0].parent, {p.name for p in image_paths})
     if ignored:
-        summary["warnings"].append(f"{image_paths[0].parent}: ignored {len(ignored)} image file(s) whose name is "
-                                   f"not ISIC_<7 digits>.jpg: {_some(ignored)}")
+        summary["warnings"].append(
+            f"{image_paths[0].parent}: ignored {len(ignored)} image file(s) whose name is "
+            f"not ISIC_<7 digits>.jpg: {_some(ignored)}"
+        )
     return _finish(summary, start)
 
 
-def check_ground_truth(image_paths: Sequence[str | Path], mask_paths: Sequence[str | Path] | None = None,
-                       labels_csv: str | Path | None = None, threads: int = 1) -> dict[str, Any]:
+def check_ground_truth(
+    image_paths: Sequence[str | Path],
+    mask_paths: Sequence[str | Path] | None = None,
+    labels_csv: str | Path | None = None,
+    threads: int = 1,
+) -> dict[str, Any]:
     """Check the ground truth of a held-out set against its images (their sizes from the file headers).
 
     With ``mask_paths``, every image has a mask of its size in the ISIC format; with ``labels_csv``, the
@@ -211,13 +221,18 @@ def _finish(summary: dict[str, Any], start: float) -> dict[str, Any]:
     for warning in summary["warnings"]:
         log.warning("%s", warning)
     summary["seconds"] = round(time.perf_counter() - start, 2)
-    log.info("checked %d images%s in %.1f s", summary["images"], " and their masks" if summary["masks"] else "",
-             summary["seconds"])
+    log.info(
+        "checked %d images%s in %.1f s",
+        summary["images"],
+        " and their masks" if summary["masks"] else "",
+        summary["seconds"],
+    )
     return summary
 
 
-def check_training_labels(labels_csv: str | Path, groupings_csv: str | Path,
-                          image_ids: Sequence[str]) -> dict[str, Any]:
+def check_training_labels(
+    labels_csv: str | Path, groupings_csv: str | Path, image_ids: Sequence[str]
+) -> dict[str, Any]:
     """Check the Task 3 training ground truth and lesion groupings against the training images.
 
     Every label has an image and every image one label; the groupings CSV has ``image`` and
@@ -231,15 +246,18 @@ def check_training_labels(labels_csv: str | Path, groupings_csv: str | Path,
     unknown = [row for row, image_id in enumerate(groupings["image"], start=2) if image_id not in known]
     if unknown:
         image_id = groupings["image"].iloc[unknown[0] - 2]
-        raise InputError(f"lesion_id for image {image_id} which does not exist (not among the {len(known)} "
-                         f"training images; {len(unknown)} such row{'' if len(unknown) == 1 else 's'})",
-                         f"{groupings_csv}, row {unknown[0]}")
+        raise InputError(
+            f"lesion_id for image {image_id} which does not exist (not among the {len(known)} "
+            f"training images; {len(unknown)} such row{'' if len(unknown) == 1 else 's'})",
+            f"{groupings_csv}, row {unknown[0]}",
+        )
     grouped = set(groupings["image"])
     alone = [i for i in ids if i not in grouped]
     warnings = []
     if alone:
-        warnings.append(f"{groupings_csv}: {len(alone)} image(s) have no lesion_id and count as their own lesion "
-                        f"({_some(alone)})")
+        warnings.append(
+            f"{groupings_csv}: {len(alone)} image(s) have no lesion_id and count as their own lesion ({_some(alone)})"
+        )
     for warning in warnings:
         log.warning("%s", warning)
     lesions = groupings.set_index("image")["lesion_id"].astype(str)
@@ -250,7 +268,9 @@ def check_training_labels(labels_csv: str | Path, groupings_csv: str | Path,
         "classes": {c: int(n) for c, n in truth.sum().items()},
         "lesions": int(lesions.nunique()) + len(alone),
         "warnings": warnings,
-        "checked": ["labels: columns image,MEL..VASC, one-hot rows, ISIC ids, one label per image",
-                    "groupings: columns image and lesion_id, ISIC ids listed once, no empty lesion_id, "
-                    "no row for an image that does not exist"],
+        "checked": [
+            "labels: columns image,MEL..VASC, one-hot rows, ISIC ids, one label per image",
+            "groupings: columns image and lesion_id, ISIC ids listed once, no empty lesion_id, "
+            "no row for an image that does not exist",
+        ],
     }

@@ -4,8 +4,9 @@ from lesionflow import provenance
 from lesionflow.jobs import job
 from lesionflow.validation import check_ground_truth
 
-with job(f"check_ground_truth {snakemake.wildcards.set}", snakemake.log[0], snakemake.threads,
-         outputs=snakemake.output):
+with job(
+    f"check_ground_truth {snakemake.wildcards.set}", snakemake.log[0], snakemake.threads, outputs=snakemake.output
+):
     inputs = snakemake.input
     summary = check_ground_truth(
         inputs.images,

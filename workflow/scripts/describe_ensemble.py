@@ -5,10 +5,21 @@ from lesionflow.postprocess import PostProcess
 from lesionflow.predictor import describe_ensemble
 
 stage, described = snakemake.wildcards.stage, snakemake.params.ensemble
-with job(f"describe_ensemble {stage}", snakemake.log[0], snakemake.threads, outputs=snakemake.output,
-         resources=snakemake.resources) as log:
+with job(
+    f"describe_ensemble {stage}",
+    snakemake.log[0],
+    snakemake.threads,
+    outputs=snakemake.output,
+    resources=snakemake.resources,
+) as log:
     post = described.get("postprocess")
-    spec = describe_ensemble(stage, list(snakemake.input.models), snakemake.output[0],
-                             image_size=described["image_size"], encoder=described["encoder"],
-                             tta=described["tta"], postprocess=None if post is None else PostProcess.from_config(post))
+    spec = describe_ensemble(
+        stage,
+        list(snakemake.input.models),
+        snakemake.output[0],
+        image_size=described["image_size"],
+        encoder=described["encoder"],
+        tta=described["tta"],
+        postprocess=None if post is None else PostProcess.from_config(post),
+    )
     log.info("%s ensemble of folds %s: %s", stage, list(spec.folds), snakemake.output[0])

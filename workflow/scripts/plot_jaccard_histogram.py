@@ -6,6 +6,7 @@ from lesionflow.plots import jaccard_histogram_figure, read_per_image_scores, sa
 
 with job("plot_jaccard_histogram", snakemake.log[0], outputs=snakemake.output):
     scores = {"held-out folds": read_per_image_scores(snakemake.input.folds)}
-    scores.update({f"set {name}": read_per_image_scores(path)
-                   for name, path in zip(snakemake.params.sets, snakemake.input.sets)})
+    scores.update(
+        {f"set {name}": read_per_image_scores(path) for name, path in zip(snakemake.params.sets, snakemake.input.sets)}
+    )
     save_figure(jaccard_histogram_figure(scores, JACCARD_THRESHOLD), snakemake.output[0])

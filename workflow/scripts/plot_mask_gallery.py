@@ -17,14 +17,21 @@ with job(f"plot_mask_gallery {image_set}", snakemake.log[0], outputs=snakemake.o
         _, _, truth_masks = checked_files(snakemake.input.truth_checked)
         truth = truth_masks[0].parent
         scores = read_per_image_scores(snakemake.input.scores)
-        rows = [(name, [load_case(images[i], predicted / isic.mask_name(i), truth / isic.mask_name(i),
-                                  scores[i], side) for i in ids])
-                for name, ids in pick_cases(scores, per_row).items()]
+        rows = [
+            (
+                name,
+                [
+                    load_case(images[i], predicted / isic.mask_name(i), truth / isic.mask_name(i), scores[i], side)
+                    for i in ids
+                ],
+            )
+            for name, ids in pick_cases(scores, per_row).items()
+        ]
         title = f"Set {image_set}: best, median and worst Jaccard of the predicted masks"
     else:
         ids = spread_sample(images, 3 * per_row)
         cases = [load_case(images[i], predicted / isic.mask_name(i), max_side=side) for i in ids]
-        rows = [("sample", cases[k:k + per_row]) for k in range(0, len(cases), per_row)]
+        rows = [("sample", cases[k : k + per_row]) for k in range(0, len(cases), per_row)]
         title = f"Set {image_set}: predicted masks on a sample (no ground truth)"
     save_figure(gallery_figure(rows, title), snakemake.output[0])
     log.info("%d images shown", sum(len(cases) for _, cases in rows))

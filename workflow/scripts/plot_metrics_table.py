@@ -7,6 +7,11 @@ stage = snakemake.wildcards.stage
 with job(f"metrics_table {stage}", snakemake.log[0], outputs=snakemake.output) as log:
     sets = {name: read_metrics(path, stage, "set") for name, path in zip(snakemake.params.sets, snakemake.input.sets)}
     table = metrics_table(stage, read_metrics(snakemake.input.folds, stage, "folds"), sets)
-    write_table(table, snakemake.output.table, snakemake.output.html, f"{stage.capitalize()} scores",
-                bold_rows=["mean of folds", "all folds pooled"])
+    write_table(
+        table,
+        snakemake.output.table,
+        snakemake.output.html,
+        f"{stage.capitalize()} scores",
+        bold_rows=["mean of folds", "all folds pooled"],
+    )
     log.info("%d rows", len(table))

@@ -3,7 +3,10 @@
 from lesionflow.jobs import job
 from lesionflow.plots import read_history, save_figure, training_curves_figure
 
-with job(f"plot_training_curves {snakemake.wildcards.stage} fold {snakemake.wildcards.fold}", snakemake.log[0],
-         outputs=snakemake.output):
+with job(
+    f"plot_training_curves {snakemake.wildcards.stage} fold {snakemake.wildcards.fold}",
+    snakemake.log[0],
+    outputs=snakemake.output,
+):
     history = read_history(snakemake.input.history)
     save_figure(training_curves_figure(history, snakemake.params.title), snakemake.output[0])

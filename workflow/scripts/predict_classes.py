@@ -7,8 +7,7 @@ from lesionflow.imageio import atomic_path
 from lesionflow.jobs import job
 
 name = f"predict_classes {snakemake.wildcards.set}"
-with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output,
-         resources=snakemake.resources) as log:
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output, resources=snakemake.resources) as log:
     device.configure(job=name, threads=snakemake.threads, seed=0, config=snakemake.config)
     from lesionflow.predictor import Predictor, class_probabilities  # TensorFlow starts on the GPU claimed above
 

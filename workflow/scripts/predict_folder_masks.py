@@ -6,13 +6,13 @@ from lesionflow.jobs import job
 from lesionflow.userimages import output_name
 
 name = f"predict_folder_masks {snakemake.wildcards.name}"
-with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output,
-         resources=snakemake.resources) as log:
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output, resources=snakemake.resources) as log:
     device.configure(job=name, threads=snakemake.threads, seed=0, config=snakemake.config)
     from lesionflow.predictor import Predictor, write_masks  # TensorFlow starts on the GPU claimed above
 
     cache = load_cache(snakemake.input.images, snakemake.input.index)
     predictor = Predictor.load(snakemake.input.ensemble)
-    count = write_masks(predictor, cache.images, cache.index, snakemake.output[0],
-                        names=[output_name(file) for file in cache.ids])
+    count = write_masks(
+        predictor, cache.images, cache.index, snakemake.output[0], names=[output_name(file) for file in cache.ids]
+    )
     log.info("wrote %d masks to %s", count, snakemake.output[0])

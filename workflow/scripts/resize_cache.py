@@ -6,8 +6,13 @@ from lesionflow.cache import build_cache
 from lesionflow.jobs import job
 from lesionflow.validation import checked_files
 
-with job(f"resize {Path(snakemake.output.images).parent.name}", snakemake.log[0], snakemake.threads,
-         outputs=snakemake.output, resources=snakemake.resources):
+with job(
+    f"resize {Path(snakemake.output.images).parent.name}",
+    snakemake.log[0],
+    snakemake.threads,
+    outputs=snakemake.output,
+    resources=snakemake.resources,
+):
     ids, image_paths, mask_paths = checked_files(snakemake.input.checked)
     build_cache(
         ids=ids,

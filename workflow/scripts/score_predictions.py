@@ -12,5 +12,9 @@ with job(f"score_predictions {snakemake.wildcards.set}", snakemake.log[0], outpu
     truth = read_ground_truth(snakemake.input.labels, prediction.index)
     scores = classification_scores(truth, prediction)
     provenance.write_json(snakemake.output[0], scores)
-    log.info("%s: balanced accuracy %.4f, accuracy %.4f", snakemake.wildcards.set,
-             scores["balanced_accuracy"], scores["accuracy"])
+    log.info(
+        "%s: balanced accuracy %.4f, accuracy %.4f",
+        snakemake.wildcards.set,
+        scores["balanced_accuracy"],
+        scores["accuracy"],
+    )

@@ -12,10 +12,14 @@ out = snakemake.output
 settings = dict(snakemake.params.settings)
 fold = int(snakemake.wildcards.fold)
 name = f"train_classifier fold {fold}"
-with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output,
-         resources=snakemake.resources):
-    used = device.configure(job=name, threads=snakemake.threads, seed=settings["seed"] + fold,
-                            config=snakemake.config, speed=settings["speed"])
+with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output, resources=snakemake.resources):
+    used = device.configure(
+        job=name,
+        threads=snakemake.threads,
+        seed=settings["seed"] + fold,
+        config=snakemake.config,
+        speed=settings["speed"],
+    )
     from lesionflow.classification import train_fold  # TensorFlow starts on the GPU claimed above
 
     cache = load_cache(snakemake.input.images, snakemake.input.index)
@@ -23,7 +27,9 @@ with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output,
     folds = read_folds(snakemake.input.folds, cache.ids)
     inputs = [snakemake.input.images, snakemake.input.index, snakemake.input.labels, snakemake.input.folds]
     hashes = provenance.fingerprints(inputs)  # the resume key and the provenance record
-    history = train_fold(cache, truth, folds, fold, settings, Path(out.model).parent / "work", out.model,
-                         out.history, data_key=hashes[1])
-    provenance.write_json(out.provenance, provenance.record(settings, inputs, used, hashes, fold=fold,
-                                                            epochs_run=len(history)))
+    history = train_fold(
+        cache, truth, folds, fold, settings, Path(out.model).parent / "work", out.model, out.history, data_key=hashes[1]
+    )
+    provenance.write_json(
+        out.provenance, provenance.record(settings, inputs, used, hashes, fold=fold, epochs_run=len(history))
+    )
