@@ -453,7 +453,7 @@ def bench_augment(args) -> list[Row]:
         batch_size=batch,
         training=True,
         seed=7,
-        augmentation=Augmentation(),
+        augmentation=Augmentation(flip=True, rotate90=True, shift=0.1),
         target_is_mask=True,
     )
     for _ in ds:  # warm-up epoch: traces the map functions, starts the thread pools

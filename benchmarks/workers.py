@@ -101,8 +101,9 @@ def encoder_case(kind: str, encoder: str, size: int, n: int, speed: dict) -> Non
     import numpy as np
 
     from lesionflow import device
+    from lesionflow.settings import Speed
 
-    used = device.configure(threads=len(os.sched_getaffinity(0)), seed=0, speed=speed)
+    used = device.configure(threads=len(os.sched_getaffinity(0)), seed=0, speed=Speed.from_config(speed))
     import keras
 
     from lesionflow.models import build_classifier, build_unet
@@ -112,12 +113,15 @@ def encoder_case(kind: str, encoder: str, size: int, n: int, speed: dict) -> Non
     x = rng.uniform(0, 255, (n, size, size, 3)).astype(np.float32)
     if kind == "unet":
         model = build_unet(
-            encoder, size, decoder_filters=(256, 128, 64, 32, 16) if size >= 224 else (64, 48, 32, 24, 16)
+            encoder,
+            size,
+            weights=None,
+            decoder_filters=(256, 128, 64, 32, 16) if size >= 224 else (64, 48, 32, 24, 16),
         )
         y = (rng.random((n, size, size, 1)) > 0.5).astype(np.float32)
         loss = "binary_crossentropy"
     else:
-        model = build_classifier(encoder, size, 7)
+        model = build_classifier(encoder, size, n_classes=7, weights=None, dense_layers=(128,), l2=1e-3, dropout=0.0)
         y = np.eye(7, dtype=np.float32)[rng.integers(0, 7, n)]
         loss = "categorical_crossentropy"
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=speed["xla"])

@@ -1,14 +1,17 @@
-"""Shared test helpers: stand-in networks for the prediction engine."""
+"""Shared test helpers: stand-in networks for the prediction engine, the demo config's settings."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import yaml
 
 from lesionflow import isic
 from lesionflow.postprocess import PostProcess
 from lesionflow.predictor import EnsembleSpec, Predictor
+from lesionflow.settings import ClassificationTraining, SegmentationTraining, training_params
 
 #: Threshold the maps as they are: no smoothing, keep the largest lesion, no hole filling.
 PLAIN = PostProcess(sigma=0.0, threshold=0.5, largest_component=True, fill_holes=False)
@@ -57,3 +60,39 @@ def classifier(models: Sequence[MapModel], size: int, tta: bool = False, chunk_s
         classes=tuple(isic.CLASSES),
     )
     return Predictor(spec, models, chunk_size)
+
+
+# ------------------------------------------------------------------------------------ settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def demo_config() -> dict:
+    """``config/config.yaml`` with the schema's defaults filled in, as the workflow reads it."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
+    return config
+
+
+def training_settings(
+    stage: str,
+    *,
+    image_size: int | None = None,
+    model: dict | None = None,
+    training: dict | None = None,
+    speed: dict | None = None,
+    seed: int | None = None,
+) -> SegmentationTraining | ClassificationTraining:
+    """A stage's training settings from the demo config, with some keys of its sections changed."""
+    params = training_params(demo_config(), stage)
+    params["model"].update(model or {})
+    params["training"].update(training or {})
+    params["speed"].update(speed or {})
+    if image_size is not None:
+        params["image_size"] = image_size
+    if seed is not None:
+        params["seed"] = seed
+    kind = SegmentationTraining if stage == "segmentation" else ClassificationTraining
+    return kind.from_params(params)

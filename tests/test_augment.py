@@ -18,7 +18,7 @@ def _images_and_masks() -> tuple[np.ndarray, np.ndarray]:
     return images, masks
 
 
-DEFAULT_AUGMENTATION = Augmentation()
+DEFAULT_AUGMENTATION = Augmentation(flip=True, rotate90=True, shift=0.1)
 
 
 def _epoch(
@@ -82,7 +82,7 @@ def test_validation_batches_keep_their_order_and_pixels():
         batch_size=2,
         training=False,
         seed=3,
-        augmentation=Augmentation(),
+        augmentation=Augmentation(flip=True, rotate90=True, shift=0.1),
         target_is_mask=True,
     )
     got = np.concatenate([x for x, _ in ds.as_numpy_iterator()])

@@ -204,18 +204,21 @@ RUN_SCRIPT = textwrap.dedent("""
             return list(self.values())[key] if isinstance(key, int) else super().__getitem__(key)
 
     out, missing = sys.argv[2], sys.argv[2] + "/missing"
+    sys.path.insert(0, sys.argv[3])  # the tests folder
+    from support import demo_config
+    from lesionflow.settings import training_params
+    config = demo_config()
     snakemake = Namespace(
-        input=Namespace(cache=[f"{missing}/images.npy", f"{missing}/index.csv"], folds=f"{missing}/folds.csv",
+        input=Namespace(masks=f"{missing}/masks.npy", ensemble=f"{missing}/ensemble.json", folds=f"{missing}/folds.csv",
                         labels=f"{missing}/labels.csv", images=f"{missing}/images.npy",
                         index=f"{missing}/index.csv", models=[f"{missing}/model.keras"]),
         output=Namespace(model=f"{out}/model.keras", history=f"{out}/history.csv",
                          provenance=f"{out}/provenance.json", metrics=f"{out}/metrics.json",
                          predictions=f"{out}/predictions.csv", per_image=f"{out}/per_image.csv"),
-        params=Namespace(settings={"seed": 1, "speed": {"precision": "float32", "xla": False, "deterministic": True}},
-                         image_size=64, tta=False, postprocess={}),
+        params=Namespace(settings=training_params(config, "segmentation")),
         wildcards=Namespace(fold="0", set="test", name="clinic"),
         log=[f"{out}/job.log"], threads=1, resources=Namespace(mem_mb=16000, runtime=30, gpu=1, attempt=1),
-        config={"gpus": "auto", "gpu_wait_minutes": 0, "require_gpu": True})
+        config=dict(config, gpus="auto", gpu_wait_minutes=0, require_gpu=True))
     runpy.run_path(sys.argv[1], init_globals={"snakemake": snakemake}, run_name="__main__")
 """)
 
@@ -231,7 +234,14 @@ RUN_SCRIPT = textwrap.dedent("""
 def test_require_gpu_without_a_gpu_stops_the_job_with_one_line_before_reading(script, job_name, tmp_path):
     # device 99 exists nowhere, so TensorFlow lists no GPU on any machine
     proc = subprocess.run(
-        [sys.executable, "-c", RUN_SCRIPT, str(ROOT / f"workflow/scripts/{script}.py"), str(tmp_path)],
+        [
+            sys.executable,
+            "-c",
+            RUN_SCRIPT,
+            str(ROOT / f"workflow/scripts/{script}.py"),
+            str(tmp_path),
+            str(ROOT / "tests"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -163,7 +163,8 @@ TRAIN = textwrap.dedent('''
         import lesionflow.training
         lesionflow.training.require_free = lambda *args, **kwargs: None
     with job("train fold 0", out / "train.log", outputs=[out / "model.keras"]):
-        device.configure(threads=1, seed=3, speed={"precision": "float32", "xla": False, "deterministic": True})
+        from lesionflow.settings import Speed
+        device.configure(threads=1, seed=3, speed=Speed(precision="float32", xla=False, deterministic=True))
         from lesionflow.cache import Cache
         from lesionflow.segmentation import train_fold
         import pandas as pd
@@ -173,10 +174,15 @@ TRAIN = textwrap.dedent('''
         masks = (images[..., 0] > 128).astype(np.uint8)
         index = pd.DataFrame({"image": [f"ISIC_{i:07d}" for i in range(8)], "height": 64, "width": 64})
         cache = Cache(images=images, index=index, masks=masks)
-        settings = dict(image_size=64, seed=3, encoder="mobilenetv3small", encoder_weights=None,
-                        decoder_filters=[16, 8, 8, 8, 8], epochs=2, batch_size=4, learning_rate=0.01,
-                        min_learning_rate=1e-6, lr_patience=2, lr_factor=0.5, loss="bce",
-                        augmentation={"flip": True, "rotate90": True, "shift": 0.0})
+        sys.path.insert(0, sys.argv[3])  # the tests folder
+        from support import training_settings
+        settings = training_settings(
+            "segmentation", image_size=64, seed=3,
+            model=dict(encoder="mobilenetv3small", encoder_weights=None, decoder_filters=[16, 8, 8, 8, 8]),
+            training=dict(epochs=2, batch_size=4, learning_rate=0.01, min_learning_rate=1e-6, lr_patience=2,
+                          lr_factor=0.5, loss="bce", augmentation={"flip": True, "rotate90": True, "shift": 0.0}),
+            speed=dict(precision="float32", xla=False, deterministic=True),
+        )
         train_fold(cache, folds=np.array([0, 0, 0, 0, 1, 1, 1, 1]), fold=0, settings=settings,
                    work_dir=out / "work", model_out=out / "model.keras", history_out=out / "history.csv")
 ''')
@@ -186,7 +192,11 @@ def train(folder: Path, how: str = "check-space") -> subprocess.CompletedProcess
     script = folder.parent / "train.py"
     script.write_text(TRAIN)
     return subprocess.run(
-        [sys.executable, str(script), str(folder), how], capture_output=True, text=True, timeout=600, cwd=REPO
+        [sys.executable, str(script), str(folder), how, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
     )
 
 

@@ -141,7 +141,7 @@ import importlib.abc, sys
 class Blocked(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("tensorflow", "keras"):
-            raise ImportError(f"{name} imported in the data environment")
+            raise ImportError(f"{name} imported where TensorFlow must not start")
 sys.meta_path.insert(0, Blocked())
 sys.path.insert(0, sys.argv[1])
 """
@@ -163,3 +163,16 @@ def test_network_rules_use_the_tensorflow_env():
     for rule, (env, script) in rule_envs().items():
         if "device.configure" in (ROOT / "workflow/scripts" / script).read_text():
             assert env == "tensorflow.yaml", rule
+
+
+def test_network_scripts_import_no_tensorflow_before_their_gpu_claim():
+    """A network job claims its GPU before TensorFlow starts, so its module-level imports must not start it."""
+    scripts = sorted({script for env, script in rule_envs().values() if env == "tensorflow.yaml"})
+    assert {"train_segmentation.py", "predict_classes.py", "predict_folder_masks.py"} <= set(scripts)
+    imports = []
+    for script in scripts:
+        tree = ast.parse((ROOT / "workflow/scripts" / script).read_text())
+        imports += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    code = _BLOCKED_IMPORTS + "\n".join(sorted(set(imports)))
+    proc = subprocess.run([sys.executable, "-c", code, str(ROOT / "src")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]

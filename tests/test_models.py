@@ -20,6 +20,9 @@ from lesionflow.cache import Cache
 from lesionflow.config import check_config
 from lesionflow.errors import InputError
 from lesionflow.models import build_classifier, build_unet, load_model
+from lesionflow.settings import Speed
+
+from support import training_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -30,17 +33,17 @@ COMPUTE_DTYPE = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat
 @pytest.fixture
 def precision(request):
     """Keras' global dtype policy set as a job's configure() sets it, and float32 again afterwards."""
-    device.set_speed({"precision": request.param, "xla": False, "deterministic": False})
+    device.set_speed(Speed(precision=request.param, xla=False, deterministic=False))
     yield request.param
     keras.config.set_dtype_policy("float32")
 
 
 def _tiny_unet() -> keras.Model:
-    return build_unet("mobilenetv3small", 32, decoder_filters=(8, 8, 8, 8, 8))
+    return build_unet("mobilenetv3small", 32, weights=None, decoder_filters=(8, 8, 8, 8, 8))
 
 
 def _tiny_classifier() -> keras.Model:
-    return build_classifier("mobilenetv3small", 32, 7, dense_layers=(8,))
+    return build_classifier("mobilenetv3small", 32, n_classes=7, weights=None, dense_layers=(8,), l2=1e-3, dropout=0.0)
 
 
 @pytest.mark.parametrize("precision", PRECISIONS, indirect=True)
@@ -79,39 +82,41 @@ def _compiled_by_train_fold(stage, monkeypatch, speed: dict, work: Path) -> kera
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     index = pd.DataFrame({"image": [f"ISIC_{i:07d}" for i in range(4)], "height": 32, "width": 32})
-    settings = dict(
-        image_size=32,
-        seed=0,
-        encoder="mobilenetv3small",
-        encoder_weights=None,
-        epochs=1,
-        batch_size=2,
-        learning_rate=1e-3,
-        speed=speed,
-    )
+    model = dict(encoder="mobilenetv3small", encoder_weights=None)
+    training = dict(epochs=1, batch_size=2, learning_rate=1e-3)
     folds = np.array([0, 0, 1, 1])
     if stage is segmentation:
+        settings = training_settings(
+            "segmentation",
+            image_size=32,
+            seed=0,
+            model=dict(model, decoder_filters=[8] * 5),
+            training=training,
+            speed=speed,
+        )
         cache = Cache(images=images, index=index, masks=(images[..., 0] > 128).astype(np.uint8))
         stage.train_fold(
-            cache,
-            folds,
-            0,
-            dict(settings, decoder_filters=[8, 8, 8, 8, 8]),
-            work,
-            work / "model.keras",
-            work / "history.csv",
+            cache, folds, 0, settings, work_dir=work, model_out=work / "model.keras", history_out=work / "history.csv"
         )
     else:
+        settings = training_settings(
+            "classification",
+            image_size=32,
+            seed=0,
+            model=dict(model, dense_layers=[8]),
+            training=training,
+            speed=speed,
+        )
         truth = pd.DataFrame(np.eye(7, dtype=np.float32)[[0, 1, 2, 3]], index=index["image"])
         stage.train_fold(
             Cache(images=images, index=index),
             truth,
             folds,
             0,
-            dict(settings, dense_layers=[8]),
-            work,
-            work / "model.keras",
-            work / "history.csv",
+            settings,
+            work_dir=work,
+            model_out=work / "model.keras",
+            history_out=work / "history.csv",
         )
     return compiled[0]
 
@@ -179,8 +184,9 @@ def test_configure_applies_the_speed_settings_and_names_them(tmp_path):
     """In a fresh process, as a job: the policy, deterministic ops, and the device description."""
     code = textwrap.dedent("""
         from lesionflow import device
+        from lesionflow.settings import Speed
         used = device.configure(threads=1, seed=0,
-                                speed={"precision": "mixed_bfloat16", "xla": False, "deterministic": True})
+                                speed=Speed(precision="mixed_bfloat16", xla=False, deterministic=True))
         import keras
         from tensorflow.python.framework import config as tf_config
         print(used)
@@ -201,11 +207,9 @@ def test_configure_applies_the_speed_settings_and_names_them(tmp_path):
 
 def test_set_speed_names_only_what_differs_from_tensorflows_defaults():
     try:
-        assert device.set_speed({"precision": "float32", "xla": False, "deterministic": False}) == ""
+        assert device.set_speed(Speed(precision="float32", xla=False, deterministic=False)) == ""
         assert keras.config.dtype_policy().name == "float32"
-        assert (
-            device.set_speed({"precision": "mixed_float16", "xla": True, "deterministic": False}) == ", mixed_float16"
-        )
+        assert device.set_speed(Speed(precision="mixed_float16", xla=True, deterministic=False)) == ", mixed_float16"
         assert keras.config.dtype_policy().name == "mixed_float16"
     finally:
         keras.config.set_dtype_policy("float32")

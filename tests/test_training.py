@@ -154,7 +154,7 @@ def test_fit_keeps_the_lowest_validation_loss_and_cleans_up(tmp_path):
         model,
         train,
         val,
-        Schedule(epochs=4, learning_rate=0.05),
+        Schedule(**dict(SCHEDULE, epochs=4)),
         tmp_path / "work",
         tmp_path / "out/model.keras",
         tmp_path / "out/history.csv",
@@ -175,7 +175,7 @@ def test_no_finite_validation_loss_keeps_the_last_model(tmp_path):
         model,
         train,
         val,
-        Schedule(epochs=2, learning_rate=0.05),
+        Schedule(**dict(SCHEDULE, epochs=2)),
         tmp_path / "work",
         tmp_path / "model.keras",
         tmp_path / "history.csv",
@@ -187,12 +187,12 @@ def test_no_finite_validation_loss_keeps_the_last_model(tmp_path):
 
 
 def test_fingerprint_changes_with_what_makes_a_backup_unusable():
-    base = fingerprint(_toy(), Schedule(epochs=4, learning_rate=0.05), None, "")
-    assert fingerprint(_toy(), Schedule(epochs=4, learning_rate=0.05), None, "") == base
-    assert fingerprint(_toy(0.01), Schedule(epochs=4, learning_rate=0.05), None, "") != base
-    assert fingerprint(_toy(), Schedule(epochs=5, learning_rate=0.05), None, "") != base
-    assert fingerprint(_toy(), Schedule(epochs=4, learning_rate=0.05), {0: 1.0, 1: 2.0}, "") != base
-    assert fingerprint(_toy(), Schedule(epochs=4, learning_rate=0.05), None, "data v2") != base
+    base = fingerprint(_toy(), Schedule(**dict(SCHEDULE, epochs=4)), None, "")
+    assert fingerprint(_toy(), Schedule(**dict(SCHEDULE, epochs=4)), None, "") == base
+    assert fingerprint(_toy(0.01), Schedule(**dict(SCHEDULE, epochs=4)), None, "") != base
+    assert fingerprint(_toy(), Schedule(**dict(SCHEDULE, epochs=5)), None, "") != base
+    assert fingerprint(_toy(), Schedule(**dict(SCHEDULE, epochs=4)), {0: 1.0, 1: 2.0}, "") != base
+    assert fingerprint(_toy(), Schedule(**dict(SCHEDULE, epochs=4)), None, "data v2") != base
 
 
 def test_provenance_record_fingerprints_each_input_and_names_versions_and_device(tmp_path):
@@ -229,7 +229,13 @@ def _augmented_run() -> tuple[keras.Model, object, tf.data.Dataset]:
     images = rng.integers(0, 256, (24, 8, 8, 3), dtype=np.uint8)
     labels = np.eye(2, dtype=np.float32)[(images.mean(axis=(1, 2, 3)) > 127).astype(int)]
     common = dict(images=images, targets=labels, batch_size=4, seed=5)
-    train = partial(make_dataset, indices=np.arange(24), training=True, augmentation=Augmentation(), **common)
+    train = partial(
+        make_dataset,
+        indices=np.arange(24),
+        training=True,
+        augmentation=Augmentation(flip=True, rotate90=True, shift=0.1),
+        **common,
+    )
     val = make_dataset(indices=np.arange(24), training=False, **common)
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
@@ -266,7 +272,7 @@ def _killed_in_epoch(train, epoch: int, step: int):
 
 
 def test_a_resumed_run_sees_the_same_batches_and_random_draws_and_ends_with_the_same_weights(tmp_path):
-    schedule = Schedule(epochs=AUG_EPOCHS, learning_rate=0.05)
+    schedule = Schedule(**dict(SCHEDULE, epochs=AUG_EPOCHS))
     model, train, val = _augmented_run()
     fit(model, train, val, schedule, tmp_path / "w0", tmp_path / "a.keras", tmp_path / "a.csv", verbose=0)
     uninterrupted = model.get_weights()
@@ -307,7 +313,7 @@ def mixed_float16():
 def test_under_mixed_float16_a_resumed_run_restores_the_loss_scale_and_ends_with_the_same_weights(
     tmp_path, mixed_float16, caplog
 ):
-    schedule = Schedule(epochs=AUG_EPOCHS, learning_rate=0.05)
+    schedule = Schedule(**dict(SCHEDULE, epochs=AUG_EPOCHS))
     model, train, val = _augmented_run()
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert model.layers[1].compute_dtype == "float16"
@@ -342,7 +348,7 @@ def test_under_mixed_float16_a_resumed_run_restores_the_loss_scale_and_ends_with
 
 
 def test_a_backup_made_at_another_precision_or_xla_setting_is_not_resumed(mixed_float16):
-    schedule = Schedule(epochs=4, learning_rate=0.05)
+    schedule = Schedule(**dict(SCHEDULE, epochs=4))
     mixed = fingerprint(_toy(), schedule, None, "")
     keras.config.set_dtype_policy("mixed_bfloat16")
     assert fingerprint(_toy(), schedule, None, "") != mixed

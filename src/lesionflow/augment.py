@@ -9,22 +9,12 @@ symmetries of the square) and shifts (reflect-pad, then a random crop of the ori
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
 
-
-@dataclass(frozen=True)
-class Augmentation:
-    flip: bool = True
-    rotate90: bool = True
-    shift: float = 0.1
-
-    @classmethod
-    def from_config(cls, cfg: dict | None) -> "Augmentation":
-        return cls(**(cfg or {}))
+from .settings import Augmentation
 
 
 def _augment(x: tf.Tensor, seed: tf.Tensor, aug: Augmentation, size: int) -> tf.Tensor:

@@ -15,21 +15,22 @@ import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
 from . import isic
-from .augment import Augmentation, make_dataset
+from .augment import make_dataset
 from .cache import Cache
 from .losses import CLASSIFICATION_LOSSES
 from .models import build_classifier
-from .training import Schedule, fit
+from .settings import ClassificationTraining
+from .training import fit
 
 log = logging.getLogger(__name__)
 
 
-def class_weights(labels: np.ndarray, scheme: str, n_classes: int = len(isic.CLASSES)) -> dict[int, float]:
+def class_weights(labels: np.ndarray, scheme: str) -> dict[int, float]:
     """Per-class loss weights: ``ones``, ``balanced`` (scikit-learn) or its square root ``balanced-sqrt``.
 
     Classes absent from ``labels`` get weight 1.
     """
-    weights = np.ones(n_classes)
+    weights = np.ones(len(isic.CLASSES))
     present = np.unique(labels)
     if scheme != "ones":
         balanced = compute_class_weight("balanced", classes=present, y=labels)
@@ -42,7 +43,7 @@ def train_fold(
     truth: pd.DataFrame,
     folds: np.ndarray,
     fold: int,
-    settings: dict,
+    settings: ClassificationTraining,
     work_dir: str | Path,
     model_out: str | Path,
     history_out: str | Path,
@@ -61,38 +62,36 @@ def train_fold(
         fold,
         len(train_idx),
         len(val_idx),
-        dict(zip(isic.CLASSES, np.bincount(labels[train_idx], minlength=7).tolist())),
+        dict(zip(isic.CLASSES, np.bincount(labels[train_idx], minlength=len(isic.CLASSES)).tolist())),
     )
-    seed = settings["seed"] + fold
-    aug = Augmentation.from_config(settings.get("augmentation"))
-    common = dict(images=cache.images, targets=onehot, batch_size=settings["batch_size"], seed=seed)
-    train = partial(make_dataset, indices=train_idx, training=True, augmentation=aug, **common)  # train(epoch=e)
+    common = dict(images=cache.images, targets=onehot, batch_size=settings.batch_size, seed=settings.seed + fold)
+    train = partial(
+        make_dataset, indices=train_idx, training=True, augmentation=settings.augmentation, **common
+    )  # train(epoch=e)
     val = make_dataset(indices=val_idx, training=False, **common)
     model = build_classifier(
-        settings["encoder"],
-        settings["image_size"],
-        len(isic.CLASSES),
-        settings.get("encoder_weights"),
-        settings.get("dense_layers", (128,)),
-        settings.get("l2", 1e-3),
-        settings.get("dropout", 0.0),
+        settings.model.encoder,
+        settings.image_size,
+        n_classes=len(isic.CLASSES),
+        weights=settings.model.encoder_weights,
+        dense_layers=settings.model.dense_layers,
+        l2=settings.model.l2,
+        dropout=settings.model.dropout,
     )
-    loss = CLASSIFICATION_LOSSES[settings.get("loss", "focal")](
-        alpha=settings.get("focal_alpha", 0.25), gamma=settings.get("focal_gamma", 2.0)
-    )
+    loss = CLASSIFICATION_LOSSES[settings.loss](alpha=settings.focal_alpha, gamma=settings.focal_gamma)
     model.compile(
-        optimizer=keras.optimizers.Adam(settings["learning_rate"]),
+        optimizer=keras.optimizers.Adam(settings.schedule.learning_rate),
         loss=loss,
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        jit_compile=settings.get("speed", {}).get("xla", False),
+        jit_compile=settings.speed.xla,
     )
-    weights = class_weights(labels[train_idx], settings.get("class_weights", "balanced"))
+    weights = class_weights(labels[train_idx], settings.class_weights)
     log.info("class weights: %s", {isic.CLASSES[k]: round(v, 3) for k, v in weights.items()})
     return fit(
         model,
         train,
         val,
-        Schedule.from_settings(settings),
+        settings.schedule,
         work_dir,
         model_out,
         history_out,

@@ -11,6 +11,7 @@ from typing import Any
 
 from . import gpus
 from .errors import InputError
+from .settings import Speed
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def configure(
     seed: int,
     job: str = "lesionflow",
     config: dict[str, Any] | None = None,
-    speed: dict[str, Any] | None = None,
+    speed: Speed | None = None,
 ) -> str:
     """Claim this job's GPU, then start TensorFlow on it: threads, seeds, memory growth, precision policy and
     deterministic ops. Return a description of the device used.
@@ -49,9 +50,9 @@ def configure(
     whether TensorFlow's deterministic ops were on (same config, same device: same weights) and a
     mixed-precision policy.
 
-    ``speed`` is the config's ``speed`` section (training jobs pass their rule's params, so that a change
-    retrains); without it, ``config["speed"]``. Its ``precision`` becomes Keras' global dtype policy, so
-    set it before any model is built (a loaded model keeps the policy it was trained with), and
+    ``speed``: the :class:`~lesionflow.settings.Speed` settings (training jobs pass their rule's params, so
+    that a change retrains); without it, the config's ``speed`` section. Its ``precision`` becomes Keras'
+    global dtype policy, so set it before any model is built (a loaded model keeps the policy it was trained with), and
     ``deterministic`` turns on TensorFlow's deterministic ops. With neither, TensorFlow's own defaults stay:
     float32, non-deterministic ops. ``xla`` is applied where a model is compiled for training.
     """
@@ -77,7 +78,7 @@ def configure(
         tf.config.experimental.set_memory_growth(gpu, True)
     keras.utils.set_random_seed(seed)
     if speed is None and config is not None:
-        speed = config.get("speed")
+        speed = Speed.from_config(config["speed"])
     mode = set_speed(speed) if speed is not None else ""
     if visible_gpus:
         details = tf.config.experimental.get_device_details(visible_gpus[0])
@@ -89,18 +90,18 @@ def configure(
     return device
 
 
-def set_speed(speed: dict[str, Any]) -> str:
+def set_speed(speed: Speed) -> str:
     """Apply the ``speed`` settings that belong to the process: Keras' global dtype policy (``precision``)
     and TensorFlow's deterministic ops. Return them for the device description (", deterministic ops,
     mixed_float16"); float32 and non-deterministic ops are not named."""
     import keras
     import tensorflow as tf
 
-    keras.mixed_precision.set_global_policy(speed["precision"])
-    if speed["deterministic"]:
+    keras.mixed_precision.set_global_policy(speed.precision)
+    if speed.deterministic:
         tf.config.experimental.enable_op_determinism()
     named = [
-        "deterministic ops" if speed["deterministic"] else "",
-        "" if speed["precision"] == "float32" else speed["precision"],
+        "deterministic ops" if speed.deterministic else "",
+        "" if speed.precision == "float32" else speed.precision,
     ]
     return "".join(f", {name}" for name in named if name)

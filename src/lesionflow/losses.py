@@ -49,8 +49,9 @@ SEGMENTATION_LOSSES: dict[str, Callable[[], object]] = {
     "bce_jaccard": lambda: bce_jaccard_loss,
 }
 
-#: Classification losses (config ``classification.training.loss``); called with the training settings.
+#: Classification losses (config ``classification.training.loss``); called with ``alpha`` and ``gamma``
+#: (``focal_alpha``, ``focal_gamma``), which only the focal loss uses.
 CLASSIFICATION_LOSSES: dict[str, Callable[..., object]] = {
-    "focal": lambda alpha=0.25, gamma=2.0: keras.losses.CategoricalFocalCrossentropy(alpha=alpha, gamma=gamma),
-    "crossentropy": lambda **_: keras.losses.CategoricalCrossentropy(),
+    "focal": lambda *, alpha, gamma: keras.losses.CategoricalFocalCrossentropy(alpha=alpha, gamma=gamma),
+    "crossentropy": lambda *, alpha, gamma: keras.losses.CategoricalCrossentropy(),
 }

@@ -66,9 +66,7 @@ def _tensor(base: keras.Model, ref: str):
     return layer.input if port == "input" else layer.output
 
 
-def build_unet(
-    encoder: str, image_size: int, weights: str | None = None, decoder_filters: Sequence[int] = (256, 128, 64, 32, 16)
-) -> keras.Model:
+def build_unet(encoder: str, image_size: int, *, weights: str | None, decoder_filters: Sequence[int]) -> keras.Model:
     """U-Net: encoder skips at 1/2…1/16, five bilinear-upsampling Conv-BN-ReLU blocks, sigmoid output."""
     if image_size % 32:
         raise InputError(f"config key segmentation.image_size: {image_size} is not a multiple of 32")
@@ -93,11 +91,12 @@ def build_unet(
 def build_classifier(
     encoder: str,
     image_size: int,
+    *,
     n_classes: int,
-    weights: str | None = None,
-    dense_layers: Sequence[int] = (128,),
-    l2: float = 1e-3,
-    dropout: float = 0.0,
+    weights: str | None,
+    dense_layers: Sequence[int],
+    l2: float,
+    dropout: float,
 ) -> keras.Model:
     """Encoder → global average pooling → dense layers (ReLU, L2) → dropout → softmax."""
     base, inputs = _backbone(encoder, weights, image_size, "classification.model")

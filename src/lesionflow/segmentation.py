@@ -10,11 +10,12 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .augment import Augmentation, make_dataset
+from .augment import make_dataset
 from .cache import Cache
 from .losses import SEGMENTATION_LOSSES
 from .models import build_unet
-from .training import Schedule, fit
+from .settings import SegmentationTraining
+from .training import fit
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ def train_fold(
     cache: Cache,
     folds: np.ndarray,
     fold: int,
-    settings: dict,
+    settings: SegmentationTraining,
     work_dir: str | Path,
     model_out: str | Path,
     history_out: str | Path,
@@ -36,26 +37,30 @@ def train_fold(
     train_idx = np.flatnonzero(folds != fold)
     val_idx = np.flatnonzero(folds == fold)
     log.info("fold %d: %d training, %d validation images", fold, len(train_idx), len(val_idx))
-    seed = settings["seed"] + fold
-    aug = Augmentation.from_config(settings.get("augmentation"))
     common = dict(
-        images=cache.images, targets=cache.masks, batch_size=settings["batch_size"], seed=seed, target_is_mask=True
+        images=cache.images,
+        targets=cache.masks,
+        batch_size=settings.batch_size,
+        seed=settings.seed + fold,
+        target_is_mask=True,
     )
-    train = partial(make_dataset, indices=train_idx, training=True, augmentation=aug, **common)  # train(epoch=e)
+    train = partial(
+        make_dataset, indices=train_idx, training=True, augmentation=settings.augmentation, **common
+    )  # train(epoch=e)
     val = make_dataset(indices=val_idx, training=False, **common)
     model = build_unet(
-        settings["encoder"],
-        settings["image_size"],
-        settings.get("encoder_weights"),
-        settings.get("decoder_filters", (256, 128, 64, 32, 16)),
+        settings.model.encoder,
+        settings.image_size,
+        weights=settings.model.encoder_weights,
+        decoder_filters=settings.model.decoder_filters,
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(settings["learning_rate"]),
-        loss=SEGMENTATION_LOSSES[settings.get("loss", "bce")](),
+        optimizer=keras.optimizers.Adam(settings.schedule.learning_rate),
+        loss=SEGMENTATION_LOSSES[settings.loss](),
         metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="jaccard")],
-        jit_compile=settings.get("speed", {}).get("xla", False),
+        jit_compile=settings.speed.xla,
     )
-    return fit(model, train, val, Schedule.from_settings(settings), work_dir, model_out, history_out, key=data_key)
+    return fit(model, train, val, settings.schedule, work_dir, model_out, history_out, key=data_key)
 
 
 def summarise_folds(per_image: pd.DataFrame) -> dict:

@@ -27,7 +27,7 @@ import json
 import logging
 import math
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,24 +39,12 @@ import tensorflow as tf
 from .diskspace import require_free
 from .imageio import atomic_path
 from .provenance import write_json
+from .settings import Schedule
 
 log = logging.getLogger(__name__)
 
 STATE = "state.json"
 HISTORY = "history.csv"
-
-
-@dataclass(frozen=True)
-class Schedule:
-    epochs: int
-    learning_rate: float
-    min_learning_rate: float = 1e-7
-    lr_patience: int = 3
-    lr_factor: float = 0.1
-
-    @classmethod
-    def from_settings(cls, settings: dict) -> "Schedule":
-        return cls(**{k: settings[k] for k in cls.__dataclass_fields__ if k in settings})
 
 
 class _Plateau(keras.callbacks.ReduceLROnPlateau):

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # use the package from 
 
 from lesionflow import isic, layout, userimages  # noqa: E402
 from lesionflow import resources as job_resources  # noqa: E402
+from lesionflow import settings as typed_settings  # noqa: E402
 from lesionflow.config import check_config  # noqa: E402
 from lesionflow.errors import InputError  # noqa: E402
 
@@ -114,16 +115,9 @@ def gpu_resources(stage):
 
 
 def training_params(stage):
-    """A stage's model, training and speed settings (``stage``: segmentation or classification): a change
-    retrains that stage's fold models."""
-    settings = config[stage]
-    return dict(
-        image_size=settings["image_size"],
-        seed=config["seed"],
-        **settings["model"],
-        **settings["training"],
-        speed=dict(config["speed"]),
-    )
+    """A stage's image size, seed, model, training and speed settings, nested as in the config
+    (lesionflow.settings reads them): a change retrains that stage's fold models."""
+    return typed_settings.training_params(config, stage)
 
 
 def check_inputs(wildcards):

@@ -7,18 +7,15 @@ from lesionflow.cache import load_cache
 from lesionflow.folds import read_folds
 from lesionflow.jobs import job
 from lesionflow.labels import read_ground_truth
+from lesionflow.settings import ClassificationTraining
 
 out = snakemake.output
-settings = dict(snakemake.params.settings)
+settings = ClassificationTraining.from_params(snakemake.params.settings)
 fold = int(snakemake.wildcards.fold)
 name = f"train_classifier fold {fold}"
 with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output, resources=snakemake.resources):
     used = device.configure(
-        job=name,
-        threads=snakemake.threads,
-        seed=settings["seed"] + fold,
-        config=snakemake.config,
-        speed=settings["speed"],
+        job=name, threads=snakemake.threads, seed=settings.seed + fold, config=snakemake.config, speed=settings.speed
     )
     from lesionflow.classification import train_fold  # TensorFlow starts on the GPU claimed above
 
@@ -26,10 +23,19 @@ with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output, re
     truth = read_ground_truth(snakemake.input.labels, cache.ids)
     folds = read_folds(snakemake.input.folds, cache.ids)
     inputs = [snakemake.input.images, snakemake.input.index, snakemake.input.labels, snakemake.input.folds]
-    hashes = provenance.fingerprints(inputs)  # the resume key and the provenance record
+    input_hashes, data_hash = provenance.fingerprints(inputs)  # the resume key and the provenance record
     history = train_fold(
-        cache, truth, folds, fold, settings, Path(out.model).parent / "work", out.model, out.history, data_key=hashes[1]
+        cache,
+        truth,
+        folds,
+        fold,
+        settings,
+        work_dir=Path(out.model).parent / "work",
+        model_out=out.model,
+        history_out=out.history,
+        data_key=data_hash,
     )
-    provenance.write_json(
-        out.provenance, provenance.record(settings, inputs, used, hashes, fold=fold, epochs_run=len(history))
+    record = provenance.record(
+        settings.to_dict(), inputs, used, (input_hashes, data_hash), fold=fold, epochs_run=len(history)
     )
+    provenance.write_json(out.provenance, record)
