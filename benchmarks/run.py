@@ -6,6 +6,7 @@
     python benchmarks/run.py --only resize,plan  # some rows (names: see ROWS)
     python benchmarks/run.py --with-workflow     # also the demo workflow end to end (minutes)
     python benchmarks/run.py --with-encoders     # also training/prediction throughput per encoder (slow)
+    python benchmarks/run.py --with-scale        # also prediction and crop memory at 10,015 images (slow)
     python benchmarks/run.py --json out.json     # also write the figures as JSON
 
 Baseline and ours run in the same process run on the same inputs, alternating, so that load from other
@@ -52,7 +53,7 @@ PYTHON = sys.executable
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles")
 
-ROWS = ("resize", "postprocess", "augment", "plan", "memory", "workflow", "encoders")
+ROWS = ("resize", "postprocess", "augment", "plan", "memory", "predict-memory", "workflow", "encoders")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -860,6 +861,62 @@ def bench_memory(args) -> list[Row]:
     return [row]
 
 
+def bench_predict_memory(args) -> list[Row]:
+    """Peak RSS of mask prediction and of masked-crop creation at the Task 3 training set's scale.
+
+    10,015 JPEGs of 600×450 (HAM10000's size; --quick: 2,000) cached at 224², a one-fold ensemble of an
+    untrained mobilenetv3small U-Net (TTA off: TTA repeats the same chunk eight times and adds no memory),
+    full-size masks, then the crops and their 224² cache. Each job runs in its own process, at the full
+    count and at a tenth of it: flat memory means the two peaks are alike.
+    """
+    full = 2000 if args.quick else 10_015
+    counts = (full // 10, full)
+    paths = datagen.small_set(full, w=600, h=450, log=log)
+    TMP.mkdir(parents=True, exist_ok=True)
+    worker = str(HERE / "workers.py")
+    ensemble = TMP / "predict_memory" / "segmentation"
+    shutil.rmtree(ensemble.parent, ignore_errors=True)
+    _measure_child([PYTHON, worker, "ensemble-setup", str(ensemble), "224"])
+    results: dict[str, dict[int, dict]] = {"predict": {}, "crops": {}}
+    for n in counts:
+        work = TMP / "predict_memory" / str(n)
+        listing = work / "images.txt"
+        work.mkdir(parents=True, exist_ok=True)
+        listing.write_text("\n".join(map(str, paths[:n])) + "\n")
+        log(f"predict memory: caching {n} images of 600×450 at 224² …")
+        _measure_child([PYTHON, worker, "cache-ours", str(listing), str(work / "cache"), "2"])
+        log(f"predict memory: masks of {n} images …")
+        results["predict"][n] = _measure_child(
+            [PYTHON, worker, "predict-masks", str(ensemble / "ensemble.json"), str(work / "cache"), str(work / "masks")]
+        )
+        log(f"predict memory: crops of {n} images …")
+        results["crops"][n] = _measure_child(
+            [PYTHON, worker, "crop-masks", str(listing), str(work / "masks"), str(work / "crops"), "2"]
+        )
+        shutil.rmtree(work, ignore_errors=True)
+    rows = []
+    small, big = counts
+    for key, name, what in (
+        ("predict", "memory-predict", "predict_masks (load, predict in chunks, post-process, write full-size PNGs)"),
+        ("crops", "memory-crops", "mask_images (full-size crops, 224² cache filled in chunks)"),
+    ):
+        at_small, at_big = results[key][small], results[key][big]
+        row = Row(
+            name,
+            f"{sig(at_small['peak_rss_mb'])} MB",
+            f"{sig(at_big['peak_rss_mb'])} MB",
+            ratio_text(at_small["peak_rss_mb"] / at_big["peak_rss_mb"]),
+            "≤4000 MB, and ≤1.25× the tenth's",
+            notes=f"{what}; baseline = the same job at {small} images, ours at {big}, 600×450 JPEGs, 224²; "
+            f"excluding file-backed pages: {sig(at_small['peak_anon_mb'])} MB and {sig(at_big['peak_anon_mb'])} MB; "
+            f"time {sig(at_small['seconds'])} s and {sig(at_big['seconds'])} s",
+            figures={"small": at_small, "big": at_big, "counts": counts},
+        )
+        ok = at_big["peak_rss_mb"] <= 4000 and at_big["peak_rss_mb"] <= 1.25 * at_small["peak_rss_mb"]
+        rows.append(judge(row, ok, f"peak RSS {sig(at_big['peak_rss_mb'])} MB at {big} images"))
+    return rows
+
+
 # --------------------------------------------------------------------------------------------------
 # 6. The demo workflow from a fresh clone
 
@@ -987,6 +1044,7 @@ BENCHES: dict[str, Callable] = {
     "augment": bench_augment,
     "plan": bench_plan,
     "memory": bench_memory,
+    "predict-memory": bench_predict_memory,
     "workflow": bench_workflow,
     "encoders": bench_encoders,
 }
@@ -1003,6 +1061,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--with-workflow", action="store_true", help="also run the demo workflow end to end")
     parser.add_argument("--with-encoders", action="store_true", help="also time training/prediction per encoder")
+    parser.add_argument(
+        "--with-scale", action="store_true", help="also measure prediction and crop memory at 10,015 images (slow)"
+    )
     parser.add_argument("--json", type=Path, help="also write the header and rows to this JSON file")
     args = parser.parse_args(argv)
     selected = list(ROWS)
@@ -1025,6 +1086,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(Row("workflow-demo", goal="≤5 min", status="skipped (pass --with-workflow)"))
         elif name == "encoders" and not (args.with_encoders or args.only):
             rows.append(Row("encoders", status="skipped (pass --with-encoders)"))
+        elif name == "predict-memory" and not (args.with_scale or args.only):
+            rows.append(Row("predict-memory", goal="≤4000 MB", status="skipped (pass --with-scale)"))
         else:
             log(f"{name} …")
             t0 = time.perf_counter()

@@ -4,6 +4,9 @@
     python benchmarks/workers.py cache-inram LIST OUT_DIR THREADS     # the original: list + np.stack
     python benchmarks/workers.py encoder MODEL ENCODER SIZE N         # training/prediction throughput
     python benchmarks/workers.py encoder MODEL ENCODER SIZE N SPEED   # the same with speed settings (JSON)
+    python benchmarks/workers.py ensemble-setup FOLDER SIZE           # a tiny untrained U-Net + ensemble.json
+    python benchmarks/workers.py predict-masks ENSEMBLE CACHE OUT     # lesionflow.predictor.write_masks
+    python benchmarks/workers.py crop-masks LIST MASKS OUT THREADS    # lesionflow.masking.mask_set
 
 LIST is a text file of image paths, one a line. Peak RSS is this process's VmHWM (see _peak_rss_mb).
 """
@@ -154,6 +157,71 @@ def encoder_case(kind: str, encoder: str, size: int, n: int, speed: dict) -> Non
     )
 
 
+def ensemble_setup(folder: Path, size: int) -> None:
+    """A one-fold segmentation ensemble of an untrained mobilenetv3small U-Net (small decoder), TTA off."""
+    from lesionflow import device
+    from lesionflow.settings import Speed
+
+    device.configure(threads=len(os.sched_getaffinity(0)), seed=0, speed=Speed("float32", False, False))
+    from lesionflow.models import build_unet
+    from lesionflow.postprocess import PostProcess
+    from lesionflow.predictor import describe_ensemble
+
+    model_path = folder / "fold_0" / "model.keras"
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    build_unet("mobilenetv3small", size, weights=None, decoder_filters=(32, 16, 16, 8, 8)).save(model_path)
+    post = PostProcess(sigma=2.0, threshold=0.5, largest_component=True, fill_holes=True)
+    describe_ensemble(
+        "segmentation",
+        [model_path],
+        folder / "ensemble.json",
+        image_size=size,
+        encoder="mobilenetv3small",
+        tta=False,
+        postprocess=post,
+    )
+    _emit({"ensemble": str(folder / "ensemble.json")})
+
+
+def predict_masks(ensemble: Path, cache_dir: Path, out: Path) -> None:
+    """What the predict_masks job does: load the ensemble, predict every cached image, write full-size masks."""
+    from lesionflow import device, isic
+    from lesionflow.cache import load_cache
+    from lesionflow.settings import Speed
+
+    device.configure(threads=len(os.sched_getaffinity(0)), seed=0, speed=Speed("float32", False, False))
+    from lesionflow.predictor import Predictor, write_masks
+
+    start = time.perf_counter()
+    cache = load_cache(cache_dir / "images.npy", cache_dir / "index.csv")
+    count = write_masks(
+        Predictor.load(ensemble), cache.images, cache.index, out, names=[isic.mask_name(i) for i in cache.ids]
+    )
+    _emit({"seconds": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb(), "images": count})
+
+
+def crop_masks(paths: list[str], masks: Path, out: Path, threads: int) -> None:
+    """What the mask_images job does: lesion crops at full size and the classifier's 224² cache."""
+    from lesionflow.masking import mask_set
+
+    start = time.perf_counter()
+    ids = [Path(p).stem for p in paths]
+    mask_set(
+        ids,
+        [Path(p) for p in paths],
+        masks,
+        out / "crops",
+        224,
+        out / "images.npy",
+        out / "index.csv",
+        out / "empty.csv",
+        margin=0.1,
+        background="zero",
+        threads=threads,
+    )
+    _emit({"seconds": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb(), "images": len(ids)})
+
+
 def main(argv: list[str]) -> int:
     cmd = argv[0]
     if cmd in ("cache-ours", "cache-inram"):
@@ -165,6 +233,13 @@ def main(argv: list[str]) -> int:
     elif cmd == "encoder":
         speed = json.loads(argv[5]) if len(argv) > 5 else default_speed()
         encoder_case(argv[1], argv[2], int(argv[3]), int(argv[4]), speed)
+    elif cmd == "ensemble-setup":
+        ensemble_setup(Path(argv[1]), int(argv[2]))
+    elif cmd == "predict-masks":
+        predict_masks(Path(argv[1]), Path(argv[2]), Path(argv[3]))
+    elif cmd == "crop-masks":
+        paths = [p for p in Path(argv[1]).read_text().split("\n") if p]
+        crop_masks(paths, Path(argv[2]), Path(argv[3]), int(argv[4]))
     else:
         raise SystemExit(f"unknown command {cmd!r}")
     return 0
