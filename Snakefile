@@ -22,6 +22,7 @@ include: "workflow/rules/masking.smk"
 include: "workflow/rules/classification.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/export.smk"
 include: "workflow/rules/report.smk"
 
 

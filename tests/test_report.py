@@ -139,7 +139,7 @@ def test_report_zip_holds_every_figure_readable(report_run, tmp_path):
     assert f"<td>{round(classification['all_folds']['accuracy'], 4)}</td>" in pooled
     provenance = json.loads((report_run / "results/classification/fold_1/provenance.json").read_text())
     table = raw["classification_provenance.html"].read_text()
-    assert provenance["data_sha256"] in table and "settings.encoder" in table
+    assert provenance["data_sha256"] in table and "settings.model.encoder" in table
 
 
 def test_report_renders_in_a_headless_browser(report_run, tmp_path):

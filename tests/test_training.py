@@ -168,6 +168,41 @@ def test_fit_keeps_the_lowest_validation_loss_and_cleans_up(tmp_path):
     assert kept.evaluate(val, verbose=0) == pytest.approx(table["val_loss"].min(), rel=1e-5)
 
 
+def _tensorboard_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """(step, value) of every scalar in the TensorBoard event files under ``folder``, by tag."""
+    found: dict[str, list[tuple[int, float]]] = {}
+    for events in sorted(folder.rglob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value
+                found.setdefault(f"{events.parent.name}/{value.tag}", []).append((event.step, number))
+    return found
+
+
+def test_fit_writes_tensorboard_curves_and_a_fresh_start_replaces_older_ones(tmp_path):
+    train, val = _data(0.0)
+    board = tmp_path / "out/tensorboard"
+    board.mkdir(parents=True)
+    (board / "events.out.tfevents.0.old").write_bytes(b"")  # an older run's file: gone after a fresh start
+    table = fit(
+        _toy(),
+        train,
+        val,
+        Schedule(**dict(SCHEDULE, epochs=3)),
+        tmp_path / "work",
+        tmp_path / "out/model.keras",
+        tmp_path / "out/history.csv",
+        verbose=0,
+        tensorboard_dir=board,
+    )
+    assert not (board / "events.out.tfevents.0.old").exists()
+    scalars = _tensorboard_scalars(board)
+    assert [step for step, _ in scalars["train/epoch_loss"]] == [0, 1, 2]
+    assert [v for _, v in scalars["train/epoch_loss"]] == pytest.approx(table["loss"].tolist(), rel=1e-5)
+    assert [v for _, v in scalars["validation/epoch_loss"]] == pytest.approx(table["val_loss"].tolist(), rel=1e-5)
+    assert [v for _, v in scalars["train/epoch_learning_rate"]] == pytest.approx(table["learning_rate"].tolist())
+
+
 def test_no_finite_validation_loss_keeps_the_last_model(tmp_path):
     train, val = _data(np.nan)
     model = _toy()

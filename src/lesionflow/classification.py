@@ -97,6 +97,7 @@ def train_fold(
         history_out,
         class_weight=weights,
         key=data_key,
+        tensorboard_dir=Path(model_out).parent / "tensorboard",
     )
 
 

@@ -60,7 +60,17 @@ def train_fold(
         metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="jaccard")],
         jit_compile=settings.speed.xla,
     )
-    return fit(model, train, val, settings.schedule, work_dir, model_out, history_out, key=data_key)
+    return fit(
+        model,
+        train,
+        val,
+        settings.schedule,
+        work_dir,
+        model_out,
+        history_out,
+        key=data_key,
+        tensorboard_dir=Path(model_out).parent / "tensorboard",
+    )
 
 
 def summarise_folds(per_image: pd.DataFrame) -> dict:

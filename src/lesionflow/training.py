@@ -229,6 +229,7 @@ def fit(
     class_weight: dict | None = None,
     verbose: int = 2,
     key: str = "",
+    tensorboard_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """Train ``model`` (already compiled) for ``schedule.epochs`` epochs, resuming from ``work_dir`` if a
     previous run of the same settings was killed; write the best model and the history; return the history.
@@ -237,7 +238,9 @@ def fit(
     ``functools.partial(make_dataset, …, training=True)``: a resumed run then sees the batches of an
     uninterrupted one. A ``tf.data.Dataset`` is taken too, one pass per epoch, and restarts its random
     sequence on a resume. ``key`` names what else a backup must match to be resumed (e.g. a fingerprint of
-    the training data).
+    the training data). With ``tensorboard_dir``, each epoch's losses, metrics and learning rate are also
+    written there as TensorBoard logs (``train/`` and ``validation/``); a fresh start empties it, a resumed
+    run adds to it.
     """
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -271,6 +274,12 @@ def fit(
         verbose=1,
     )
     commit = _Commit(work, state, plateau)
+    callbacks: list[keras.callbacks.Callback] = [plateau, commit]
+    if tensorboard_dir is not None:
+        if state["epoch"] == 0:
+            shutil.rmtree(tensorboard_dir, ignore_errors=True)  # ours: a fresh start drops an older run's curves
+        # first, so that it records the learning rate the epoch used, as the history does
+        callbacks.insert(0, keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), write_graph=False))
     if state["epoch"] < schedule.epochs:
         batches, steps = train, None
         if not isinstance(train, tf.data.Dataset):
@@ -281,7 +290,7 @@ def fit(
             epochs=schedule.epochs,
             initial_epoch=state["epoch"],
             steps_per_epoch=steps,
-            callbacks=[plateau, commit],
+            callbacks=callbacks,
             shuffle=False,
             class_weight=class_weight,
             verbose=verbose,

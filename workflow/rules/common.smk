@@ -150,6 +150,9 @@ def checked_ground_truth():
     return expand("results/checks/{set}_ground_truth.json", set=sets)
 
 
+STAGES = ["segmentation", "classification"]
+
+
 def fold_models(stage):
     """A stage's fold models (segmentation or classification), in fold order."""
     folds = SEG_FOLDS if stage == "segmentation" else CLS_FOLDS
@@ -173,6 +176,24 @@ def ensemble_params(stage):
     if stage == "segmentation":
         described["postprocess"] = dict(settings["postprocess"])
     return described
+
+
+def model_card_inputs(wildcards):
+    """What a stage's model card reports: the ensemble, each fold's provenance, held-out and Task 3 scores,
+    the folds (the training images) and, for the classifier, the training labels (images per class)."""
+    stage = wildcards.stage
+    folds = SEG_FOLDS if stage == "segmentation" else CLS_FOLDS
+    kind = "masks" if stage == "segmentation" else "labels"
+    inputs = dict(
+        ensemble=f"results/{stage}/ensemble.json",
+        provenance=expand("results/{stage}/fold_{fold}/provenance.json", stage=stage, fold=folds),
+        held_out=f"results/metrics/{stage}.json",
+        task3=expand("results/metrics/{stage}_{set}.json", stage=stage, set=ground_truth_sets(kind)),
+        folds=f"results/{stage}/folds.csv",
+    )
+    if stage == "classification":
+        inputs["labels"] = DATA.labels_csv("train")
+    return inputs
 
 
 SEG_ENSEMBLE = "results/segmentation/ensemble.json"
@@ -274,6 +295,9 @@ def all_outputs(wildcards):
         *expand("results/metrics/segmentation_{set}.json", set=ground_truth_sets("masks")),
         *expand("results/metrics/classification_{set}.json", set=ground_truth_sets("labels")),
         *checked_ground_truth(),
+        # each fold ensemble as one SavedModel with its model card (export.smk)
+        *expand("results/export/{stage}/{file}", stage=STAGES, file=["saved_model.pb", "model_card.json"]),
+        *(expand("results/export/{stage}/model.onnx", stage=STAGES) if config["export"]["onnx"] else []),
         # predictions on the user's own image folders (config `predict`, predict.smk); none by default
         *expand("results/predict/{name}/predictions.csv", name=list(config.get("predict") or {})),
         *report_outputs(),  # figures and tables for `snakemake --report` (report.smk)
