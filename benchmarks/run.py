@@ -454,7 +454,7 @@ def bench_augment(args) -> list[Row]:
         batch_size=batch,
         training=True,
         seed=7,
-        augmentation=Augmentation(flip=True, rotate90=True, shift=0.1),
+        augmentation=Augmentation(flip=True, rotate90=True, shift=0.1, rotation_range=0.0, fill="reflect"),
         target_is_mask=True,
     )
     for _ in ds:  # warm-up epoch: traces the map functions, starts the thread pools

@@ -120,6 +120,7 @@ def encoder_case(kind: str, encoder: str, size: int, n: int, speed: dict) -> Non
             size,
             weights=None,
             decoder_filters=(256, 128, 64, 32, 16) if size >= 224 else (64, 48, 32, 24, 16),
+            decoder="bilinear",
         )
         y = (rng.random((n, size, size, 1)) > 0.5).astype(np.float32)
         loss = "binary_crossentropy"
@@ -169,8 +170,10 @@ def ensemble_setup(folder: Path, size: int) -> None:
 
     model_path = folder / "fold_0" / "model.keras"
     model_path.parent.mkdir(parents=True, exist_ok=True)
-    build_unet("mobilenetv3small", size, weights=None, decoder_filters=(32, 16, 16, 8, 8)).save(model_path)
-    post = PostProcess(sigma=2.0, threshold=0.5, largest_component=True, fill_holes=True)
+    build_unet("mobilenetv3small", size, weights=None, decoder_filters=(32, 16, 16, 8, 8), decoder="bilinear").save(
+        model_path
+    )
+    post = PostProcess(sigma=2.0, threshold=0.5, largest_component=True, fill_holes=True, resize="probability")
     describe_ensemble(
         "segmentation",
         [model_path],

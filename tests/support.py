@@ -10,11 +10,12 @@ import yaml
 
 from lesionflow import isic
 from lesionflow.postprocess import PostProcess
-from lesionflow.predictor import EnsembleSpec, Predictor
+from lesionflow.predictor import ClassCombination, EnsembleSpec, Predictor
 from lesionflow.settings import ClassificationTraining, SegmentationTraining, training_params
 
 #: Threshold the maps as they are: no smoothing, keep the largest lesion, no hole filling.
-PLAIN = PostProcess(sigma=0.0, threshold=0.5, largest_component=True, fill_holes=False)
+MEAN_PROBABILITY = ClassCombination(ensemble="probabilities", min_probability=0.0)
+PLAIN = PostProcess(sigma=0.0, threshold=0.5, largest_component=True, fill_holes=False, resize="probability")
 
 
 class MapModel:
@@ -49,7 +50,13 @@ def segmenter(
     return Predictor(spec, models, chunk_size)
 
 
-def classifier(models: Sequence[MapModel], size: int, tta: bool = False, chunk_size: int = 256) -> Predictor:
+def classifier(
+    models: Sequence[MapModel],
+    size: int,
+    tta: bool = False,
+    chunk_size: int = 256,
+    combination: ClassCombination | None = None,
+) -> Predictor:
     spec = EnsembleSpec(
         stage="classification",
         folds=tuple(range(len(models))),
@@ -58,6 +65,7 @@ def classifier(models: Sequence[MapModel], size: int, tta: bool = False, chunk_s
         encoder="stub",
         tta=tta,
         classes=tuple(isic.CLASSES),
+        combination=combination or MEAN_PROBABILITY,
     )
     return Predictor(spec, models, chunk_size)
 

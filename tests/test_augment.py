@@ -18,7 +18,7 @@ def _images_and_masks() -> tuple[np.ndarray, np.ndarray]:
     return images, masks
 
 
-DEFAULT_AUGMENTATION = Augmentation(flip=True, rotate90=True, shift=0.1)
+DEFAULT_AUGMENTATION = Augmentation(flip=True, rotate90=True, shift=0.1, rotation_range=0.0, fill="reflect")
 
 
 def _epoch(
@@ -82,8 +82,58 @@ def test_validation_batches_keep_their_order_and_pixels():
         batch_size=2,
         training=False,
         seed=3,
-        augmentation=Augmentation(flip=True, rotate90=True, shift=0.1),
+        augmentation=Augmentation(flip=True, rotate90=True, shift=0.1, rotation_range=0.0, fill="reflect"),
         target_is_mask=True,
     )
     got = np.concatenate([x for x, _ in ds.as_numpy_iterator()])
     np.testing.assert_array_equal(got, images[[3, 1, 2]].astype(np.float32))
+
+
+def _one_epoch(images: np.ndarray, masks: np.ndarray, augmentation: Augmentation) -> tuple[np.ndarray, np.ndarray]:
+    ds = make_dataset(
+        images=images,
+        indices=np.arange(len(images)),
+        targets=masks,
+        batch_size=len(images),
+        training=True,
+        seed=0,
+        augmentation=augmentation,
+        target_is_mask=True,
+    )
+    x, y = next(ds.as_numpy_iterator())
+    return x, y[..., 0]
+
+
+def test_rotation_by_any_angle_turns_image_and_mask_together_and_fills_the_corners():
+    size = 32
+    yy, xx = np.mgrid[0:size, 0:size]
+    bar = (np.abs(yy - size // 2) < 3) & (np.abs(xx - size // 2) < 12)  # a horizontal bar
+    images = np.zeros((6, size, size, 3), np.uint8)
+    images[..., 1] = 120  # a flat channel: whatever the fill, the corners keep its value
+    images[..., 0] = bar * 200
+    masks = np.repeat(bar[None].astype(np.uint8), 6, axis=0)
+    rotate = Augmentation(flip=False, rotate90=False, shift=0.0, rotation_range=180.0, fill="nearest")
+    x, y = _one_epoch(images, masks, rotate)
+    dihedral = {np.rot90(m, k).tobytes() for k in range(4) for m in (bar, bar[:, ::-1])}
+    assert sum(y[i].astype(bool).tobytes() not in dihedral for i in range(6)) >= 5  # angles between right angles
+    assert set(np.unique(y).tolist()) <= {0.0, 1.0}  # masks stay binary
+    for image, mask in zip(x, y):
+        lesion = image[..., 0] > 100
+        assert (lesion & (mask > 0)).sum() / (lesion | (mask > 0)).sum() > 0.85  # the mask follows its image
+        assert abs(mask.sum() - bar.sum()) < 0.2 * bar.sum()  # turned, not cut
+    np.testing.assert_allclose(x[..., 1], 120, atol=1e-3)  # no black corners with fill: nearest
+
+
+def test_fill_nearest_repeats_the_edge_where_reflect_mirrors_the_image():
+    size = 16
+    ramp = np.tile(np.linspace(0, 240, size).astype(np.uint8)[None, :], (size, 1))  # brighter to the right
+    images = np.repeat(np.stack([ramp] * 3, axis=-1)[None], 8, axis=0)
+    masks = np.zeros((8, size, size), np.uint8)
+    shifts = {}
+    for fill in ("reflect", "nearest"):
+        shift = Augmentation(flip=False, rotate90=False, shift=0.25, rotation_range=0.0, fill=fill)
+        shifts[fill] = _one_epoch(images, masks, shift)[0][..., 0]
+    # pixels moved in from beyond an edge repeat it (the ramp stays monotonic) or mirror the image (it turns)
+    steps = {fill: np.diff(shifted, axis=2) for fill, shifted in shifts.items()}
+    assert (steps["nearest"] >= -1e-3).all()
+    assert (steps["reflect"] < -1).any(axis=(1, 2)).sum() >= 4

@@ -52,7 +52,9 @@ def test_every_schema_key_is_described_in_config_readme():
     assert [key for key in keys if not documented(key, text)] == []
 
 
-@pytest.mark.parametrize("path", ["config/config.yaml", "config/isic2018.yaml", ".test/config.yaml"])
+@pytest.mark.parametrize(
+    "path", ["config/config.yaml", "config/isic2018.yaml", "config/original.yaml", ".test/config.yaml"]
+)
 def test_shipped_configs_are_valid(path):
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     if path != "config/config.yaml":  # merged over the default, as Snakemake merges config files
@@ -66,3 +68,26 @@ def test_shipped_configs_are_valid(path):
     check_config(config, SCHEMA)
     validate(config, schema=str(SCHEMA))
     assert re.match(r"^\S", config["data_dir"])
+
+
+def test_the_original_preset_sets_the_original_codes_method():
+    original = yaml.safe_load((ROOT / "config/original.yaml").read_text())
+    seg, cls = original["segmentation"], original["classification"]
+    assert seg["model"]["decoder"] == "transpose" and seg["training"]["learning_rate"] == 1e-4
+    assert (seg["training"]["lr_factor"], seg["training"]["lr_patience"]) == (0.5, 2)
+    assert (cls["training"]["lr_factor"], cls["training"]["lr_patience"]) == (0.25, 2)
+    for stage in (seg, cls):
+        augmentation = stage["training"]["augmentation"]
+        assert (augmentation["rotation_range"], augmentation["fill"], augmentation["rotate90"]) == (
+            180,
+            "nearest",
+            False,
+        )
+        assert stage["prediction"]["tta"] is False
+    assert seg["postprocess"]["resize"] == "mask"
+    assert (cls["training"]["loss"], cls["training"]["class_weights"], cls["training"]["passes_per_epoch"]) == (
+        "crossentropy",
+        "ones",
+        2,
+    )
+    assert (cls["prediction"]["ensemble"], cls["prediction"]["min_probability"]) == ("logits", 0.001)

@@ -15,7 +15,7 @@ import pytest
 
 from lesionflow import isic
 from lesionflow.export import export_saved_model, model_card_markdown, write_onnx
-from lesionflow.predictor import Predictor
+from lesionflow.predictor import ClassCombination, Predictor
 
 from support import classifier, segmenter
 
@@ -57,7 +57,10 @@ def _tiny_models(kind: str, n: int):
 
     keras.utils.set_random_seed(0)
     if kind == "segmentation":
-        return [build_unet("mobilenetv3small", SIZE, weights=None, decoder_filters=(8,) * 5) for _ in range(n)]
+        return [
+            build_unet("mobilenetv3small", SIZE, weights=None, decoder_filters=(8,) * 5, decoder="bilinear")
+            for _ in range(n)
+        ]
     return [
         build_classifier("mobilenetv3small", SIZE, n_classes=7, weights=None, dense_layers=(8,), l2=0.0, dropout=0.0)
         for _ in range(n)
@@ -66,8 +69,11 @@ def _tiny_models(kind: str, n: int):
 
 @pytest.mark.parametrize(("stage", "tta"), [("segmentation", True), ("classification", False)])
 def test_an_export_computes_what_the_engine_computes_with_tta_and_folds(stage, tta, tmp_path):
-    make = segmenter if stage == "segmentation" else classifier
-    predictor: Predictor = make(_tiny_models(stage, 2), SIZE, tta=tta)
+    if stage == "segmentation":
+        predictor: Predictor = segmenter(_tiny_models(stage, 2), SIZE, tta=tta)
+    else:  # the original's combination: softmax of the mean logit, small probabilities dropped
+        logits = ClassCombination(ensemble="logits", min_probability=0.1)
+        predictor = classifier(_tiny_models(stage, 2), SIZE, tta=tta, combination=logits)
     images = np.random.default_rng(1).integers(0, 256, (5, SIZE, SIZE, 3), dtype=np.uint8)
     folder = tmp_path / "export"
     folder.mkdir()

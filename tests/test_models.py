@@ -39,7 +39,7 @@ def precision(request):
 
 
 def _tiny_unet() -> keras.Model:
-    return build_unet("mobilenetv3small", 32, weights=None, decoder_filters=(8, 8, 8, 8, 8))
+    return build_unet("mobilenetv3small", 32, weights=None, decoder_filters=(8, 8, 8, 8, 8), decoder="bilinear")
 
 
 def _tiny_classifier() -> keras.Model:
@@ -251,3 +251,26 @@ def test_a_demo_training_job_runs_under_mixed_float16(demo_run, tmp_path):
     trained = load_model(run / model)
     convolutions = [layer for layer in trained.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convolutions[0].dtype_policy.name == "mixed_float16" and trained.output.dtype == "float32"
+
+
+def test_the_original_transpose_decoder_builds_and_trains_one_step():
+    keras.utils.set_random_seed(0)
+    model = build_unet("densenet121", 32, weights=None, decoder_filters=(512, 256, 128, 64, 32), decoder="transpose")
+    decoder = [layer for layer in model.layers if layer.name.startswith("decoder")]
+    assert sum(isinstance(layer, keras.layers.Conv2DTranspose) for layer in decoder) == 5
+    assert not [layer for layer in decoder if isinstance(layer, keras.layers.BatchNormalization)]
+    assert [model.get_layer(f"decoder{i}_bottleneck").kernel.shape[:2] for i in range(5)] == [(1, 1)] * 5
+    assert model.output.shape[1:] == (32, 32, 1)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    y = (rng.random((4, 32, 32, 1)) > 0.5).astype("float32")
+    model.compile(keras.optimizers.Adam(1e-4), "binary_crossentropy")
+    before = [w.copy() for w in model.get_layer("decoder0_deconv").get_weights()]
+    loss = model.train_on_batch(x, y)
+    assert np.isfinite(loss)
+    assert not np.allclose(before[0], model.get_layer("decoder0_deconv").get_weights()[0])
+
+
+def test_an_unknown_decoder_is_named():
+    with pytest.raises(InputError, match="segmentation.model.decoder: 'nearest' is not one of bilinear, transpose"):
+        build_unet("mobilenetv3small", 32, weights=None, decoder_filters=(8,) * 5, decoder="nearest")

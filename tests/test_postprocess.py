@@ -166,3 +166,22 @@ def test_fill_holes_closes_a_ring_but_not_an_open_arc():
     assert not postprocess_mask(prob, sigma=0, fill_holes=False)[12:28, 12:28].any()
     prob[12:20, 28:35] = 0.0  # the ring opened to the outside: nothing to fill
     assert not postprocess_mask(prob, sigma=0, fill_holes=True)[14:26, 14:26].any()
+
+
+def test_resize_order_mask_thresholds_at_the_models_size_probability_at_full_size():
+    from lesionflow.postprocess import PostProcess, full_size_mask
+
+    def plus(value: float) -> np.ndarray:
+        small = np.full((8, 8), 0.1, np.float32)
+        small[2:6, 3:5] = value
+        small[3:5, 2:6] = value
+        return small
+
+    settings = dict(sigma=0.0, threshold=0.5, largest_component=True, fill_holes=False)
+    by_mask = {v: full_size_mask(plus(v), 64, 64, PostProcess(**settings, resize="mask")) for v in (0.6, 0.9)}
+    by_map = {v: full_size_mask(plus(v), 64, 64, PostProcess(**settings, resize="probability")) for v in (0.6, 0.9)}
+    # thresholded at 8×8 first, only which pixels pass matters; resized first, how sure they were matters too
+    np.testing.assert_array_equal(by_mask[0.6], by_mask[0.9])
+    assert by_map[0.6].sum() < by_map[0.9].sum()
+    blocky = np.kron(plus(0.9) > 0.5, np.ones((8, 8), bool))  # each model pixel an 8×8 block
+    assert (by_mask[0.9] != blocky).sum() < 0.05 * blocky.size  # the block mask, corners rounded by the resize

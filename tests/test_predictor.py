@@ -13,6 +13,7 @@ from lesionflow import isic
 from lesionflow.errors import InputError
 from lesionflow.postprocess import PostProcess
 from lesionflow.predictor import (
+    ClassCombination,
     EnsembleSpec,
     class_probabilities,
     describe_ensemble,
@@ -22,7 +23,7 @@ from lesionflow.predictor import (
 )
 from lesionflow.tta import DIHEDRAL, inverse_transform, transform
 
-from support import PLAIN, MapModel, classifier, dark_is_lesion, segmenter
+from support import MEAN_PROBABILITY, PLAIN, MapModel, classifier, dark_is_lesion, segmenter
 
 SIZE = 16
 
@@ -95,6 +96,28 @@ def test_classifier_folds_are_averaged_as_probabilities():
 
     prob = class_probabilities(classifier([one_hot(0), one_hot(2)], SIZE), _images(3))
     np.testing.assert_allclose(prob, np.tile([0.5, 0, 0.5, 0, 0, 0, 0], (3, 1)))
+
+
+def test_logit_combination_is_the_softmax_of_mean_logits_and_small_probabilities_drop_to_zero():
+    first = np.array([0.7, 0.2, 0.0995, 0.0005, 0, 0, 0], np.float64)
+    second = np.array([0.1, 0.6, 0.2995, 0.0005, 0, 0, 0], np.float64)
+    first[4:], second[4:] = 1e-12, 1e-12
+
+    def fixed(row):
+        return MapModel(lambda batch: np.tile(row, (len(batch), 1)))
+
+    as_probabilities = classifier([fixed(first), fixed(second)], SIZE).predict(_images(1))[0]
+    logits = ClassCombination(ensemble="logits", min_probability=0.0)
+    as_logits = classifier([fixed(first), fixed(second)], SIZE, combination=logits).predict(_images(1))[0]
+    geometric = np.sqrt(first * second)
+    np.testing.assert_allclose(as_probabilities, (first + second) / 2 / ((first + second) / 2).sum(), rtol=1e-9)
+    np.testing.assert_allclose(as_logits, geometric / geometric.sum(), rtol=1e-6)  # softmax of mean log-probs
+    assert as_logits[0] < as_probabilities[0]  # a fold's confident vote counts for less
+
+    floored = ClassCombination(ensemble="probabilities", min_probability=0.001)
+    kept = classifier([fixed(first), fixed(second)], SIZE, combination=floored).predict(_images(1))[0]
+    assert (kept[3:] == 0).all() and kept[:3].sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(kept[:3], as_probabilities[:3] / as_probabilities[:3].sum(), rtol=1e-9)
 
 
 def test_chunks_give_what_one_pass_gives_and_keep_the_order():
@@ -185,7 +208,7 @@ def test_evaluation_scores_each_fold_against_the_full_size_truth(tmp_path):
 
 def test_the_ensemble_describes_itself_and_reads_back(tmp_path):
     models = [tmp_path / "segmentation" / f"fold_{k}" / "model.keras" for k in range(3)]
-    post = PostProcess(sigma=1.5, threshold=0.4, largest_component=True, fill_holes=True)
+    post = PostProcess(sigma=1.5, threshold=0.4, largest_component=True, fill_holes=True, resize="mask")
     spec_path = tmp_path / "segmentation" / "ensemble.json"
     models[0].parent.mkdir(parents=True)
     spec = describe_ensemble(
@@ -193,7 +216,13 @@ def test_the_ensemble_describes_itself_and_reads_back(tmp_path):
     )
     data = json.loads(spec_path.read_text())
     assert data["folds"] == [0, 1, 2] and data["models"] == [f"fold_{k}/model.keras" for k in range(3)]
-    assert data["postprocess"] == {"sigma": 1.5, "threshold": 0.4, "largest_component": True, "fill_holes": True}
+    assert data["postprocess"] == {
+        "sigma": 1.5,
+        "threshold": 0.4,
+        "largest_component": True,
+        "fill_holes": True,
+        "resize": "mask",
+    }
     assert data["input"] == {"dtype": "uint8", "shape": ["N", 64, 64, 3], "colour_order": "RGB"}
     assert EnsembleSpec.read(spec_path) == spec
 
@@ -206,9 +235,12 @@ def test_the_ensemble_describes_itself_and_reads_back(tmp_path):
         image_size=32,
         encoder="densenet121",
         tta=False,
+        combination=ClassCombination(ensemble="logits", min_probability=0.001),
     )
-    assert json.loads(cls_path.read_text())["classes"] == list(isic.CLASSES)
-    assert "postprocess" not in json.loads(cls_path.read_text())
+    described = json.loads(cls_path.read_text())
+    assert described["classes"] == list(isic.CLASSES) and "postprocess" not in described
+    assert described["combination"] == {"ensemble": "logits", "min_probability": 0.001}
+    assert EnsembleSpec.read(cls_path).combination == ClassCombination(ensemble="logits", min_probability=0.001)
 
 
 def test_a_broken_ensemble_file_is_named(tmp_path):
@@ -225,4 +257,5 @@ def test_a_broken_ensemble_file_is_named(tmp_path):
             encoder="x",
             tta=False,
             postprocess=PLAIN,
+            combination=MEAN_PROBABILITY,
         )

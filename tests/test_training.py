@@ -23,7 +23,9 @@ from lesionflow.training import STATE, Schedule, fingerprint, fit
 # the learning rate halves every `lr_patience` epochs and the first epoch stays the best one. A job killed
 # in epoch KILL_EPOCH must carry the plateau counters and the best model over the restart.
 EPOCHS, KILL_EPOCH = 6, 2
-SCHEDULE = dict(epochs=EPOCHS, learning_rate=0.05, min_learning_rate=1e-4, lr_patience=2, lr_factor=0.5)
+SCHEDULE = dict(
+    epochs=EPOCHS, learning_rate=0.05, min_learning_rate=1e-4, lr_patience=2, lr_factor=0.5, passes_per_epoch=1
+)
 
 JOB = r"""
 import os, signal, sys
@@ -268,7 +270,7 @@ def _augmented_run() -> tuple[keras.Model, object, tf.data.Dataset]:
         make_dataset,
         indices=np.arange(24),
         training=True,
-        augmentation=Augmentation(flip=True, rotate90=True, shift=0.1),
+        augmentation=Augmentation(flip=True, rotate90=True, shift=0.1, rotation_range=0.0, fill="reflect"),
         **common,
     )
     val = make_dataset(indices=np.arange(24), training=False, **common)
@@ -395,3 +397,16 @@ def test_a_backup_made_at_another_precision_or_xla_setting_is_not_resumed(mixed_
     plain = _toy()
     plain.compile(keras.optimizers.Adam(0.05), "mse", jit_compile=False)
     assert fingerprint(jit, schedule, None, "") != fingerprint(plain, schedule, None, "")
+
+
+def test_an_epoch_of_two_passes_is_two_fresh_passes_and_counts_as_one_epoch():
+    from lesionflow.training import _remaining_epochs
+
+    def passes(epoch):  # one pass: its number twice, in two batches
+        return tf.data.Dataset.from_tensors(tf.cast(epoch, tf.int64)).repeat(2).batch(1)
+
+    batches, steps = _remaining_epochs(passes, 1, 3, passes=2)
+    assert steps == 4  # two passes of two batches per epoch
+    assert [int(b[0]) for b in batches.as_numpy_iterator()] == [2, 2, 3, 3, 4, 4, 5, 5]  # epochs 1 and 2
+    one, steps = _remaining_epochs(passes, 1, 3, passes=1)
+    assert steps == 2 and [int(b[0]) for b in one.as_numpy_iterator()] == [1, 1, 2, 2]

@@ -286,3 +286,15 @@ def test_edited_script_reruns_its_rule_and_what_follows(demo_run, tmp_path):
     jobs = planned_jobs(run)
     assert sum(j.rule == "predict_classes" for j in jobs) == 3
     assert not rules(jobs) & (CACHE_RULES | SEGMENTATION_RULES | {"train_classifier", "mask_images"})
+
+
+def test_the_original_preset_plans_the_whole_original_method(demo_run, tmp_path):
+    checkout = copy_checkout(tmp_path / "original")
+    jobs = planned_jobs(
+        checkout, "--configfile", "config/original.yaml", "--config", f"data_dir={demo_run / DATA}", config=None
+    )
+    assert sum(j.rule == "train_segmentation" for j in jobs) == 5
+    assert sum(j.rule == "train_classifier" for j in jobs) == 5
+    assert {"evaluate_segmentation", "predict_masks", "mask_images", "evaluate_classifier", "predict_classes"} <= rules(
+        jobs
+    )

@@ -26,11 +26,46 @@ def _augment(x: tf.Tensor, seed: tf.Tensor, aug: Augmentation, size: int) -> tf.
     if aug.rotate90:
         k = tf.random.stateless_uniform([], seeds[2], 0, 4, dtype=tf.int32)
         x = tf.image.rot90(x, k)
+    if aug.rotation_range > 0 or aug.fill != "reflect":
+        return _rotate_and_shift(x, tf.random.experimental.stateless_split(seeds[3], 1)[0], aug, size)
     pad = int(round(aug.shift * size))
     if pad > 0:
         x = tf.pad(x, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
         x = tf.image.stateless_random_crop(x, [size, size, tf.shape(x)[-1]], seeds[3])
     return x
+
+
+def _rotate_and_shift(x: tf.Tensor, seed: tf.Tensor, aug: Augmentation, size: int) -> tf.Tensor:
+    """A random rotation by up to ``rotation_range`` degrees either way about the centre and a shift by up to
+    ``shift`` of the size, as one bilinear projective transform whose outside is filled by ``fill`` (as Keras'
+    ``ImageDataGenerator`` does with ``rotation_range``, ``width/height_shift_range`` and ``fill_mode``)."""
+    draws = tf.random.stateless_uniform([3], seed, -1.0, 1.0)
+    angle = draws[0] * aug.rotation_range * np.pi / 180.0
+    dx, dy = draws[1] * aug.shift * size, draws[2] * aug.shift * size
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    centre = (size - 1) / 2.0
+    # maps each output pixel (x, y) to the input pixel it samples
+    transform = tf.stack(
+        [
+            cos,
+            -sin,
+            centre - cos * centre + sin * centre - dx,
+            sin,
+            cos,
+            centre - sin * centre - cos * centre - dy,
+            0.0,
+            0.0,
+        ]
+    )
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=x[None],
+        transforms=tf.cast(transform[None], tf.float32),
+        output_shape=tf.constant([size, size]),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode=aug.fill.upper(),
+    )[0]
+    return out
 
 
 def epoch_keys(seed: int, epoch: int | tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -93,7 +128,7 @@ def make_dataset(
         if target_is_mask:
             both = _augment(tf.concat([img, tgt], axis=-1), element_seed, augmentation, size)
             both = tf.ensure_shape(both, (size, size, channels))
-            return both[..., :3], both[..., 3:]
+            return both[..., :3], tf.cast(both[..., 3:] >= 0.5, tf.float32)  # masks stay 0/1
         return tf.ensure_shape(_augment(img, element_seed, augmentation, size), (size, size, 3)), tgt
 
     ds = tf.data.Dataset.from_tensor_slices((order, element_seeds))

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 #: The signature name of every export.
 SIGNATURE = "serve"
 _EPS = 1e-6
+_TINY = 1e-30
 
 
 def ensemble_function(predictor: Predictor):
@@ -41,6 +42,8 @@ def ensemble_function(predictor: Predictor):
 
     spec = predictor.spec
     transforms = predictor.transforms
+    segmentation = spec.stage == "segmentation"
+    logits = segmentation or spec.combination.ensemble == "logits"
 
     def serve(images):
         x = tf.cast(images, tf.float32)
@@ -49,16 +52,24 @@ def ensemble_function(predictor: Predictor):
             for k, flip in transforms:
                 moved = tf.image.rot90(tf.reverse(x, axis=[2]) if flip else x, k)
                 out = tf.cast(model(moved, training=False), tf.float32)
-                if spec.stage == "segmentation":
+                if segmentation:
                     back = tf.image.rot90(out, -k % 4)
                     back = tf.reverse(back, axis=[2]) if flip else back
                     prob = tf.clip_by_value(back[..., 0], _EPS, 1 - _EPS)
                     out = tf.math.log(prob / (1 - prob))
+                elif logits:
+                    out = tf.math.log(tf.maximum(out, _TINY))
                 total = out if total is None else total + out
         mean = total / (len(predictor.models) * len(transforms))
-        if spec.stage == "segmentation":
+        if segmentation:
             return tf.math.sigmoid(mean)
-        return mean / tf.reduce_sum(mean, axis=1, keepdims=True)
+        if logits:
+            mean = tf.exp(mean - tf.reduce_max(mean, axis=1, keepdims=True))
+        prob = mean / tf.reduce_sum(mean, axis=1, keepdims=True)
+        if spec.combination.min_probability > 0:
+            prob = tf.where(prob < spec.combination.min_probability, tf.zeros_like(prob), prob)
+            prob = prob / tf.reduce_sum(prob, axis=1, keepdims=True)
+        return prob
 
     return serve
 

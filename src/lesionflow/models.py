@@ -58,6 +58,10 @@ def _backbone(encoder: str, weights: str | None, size: int, key: str) -> tuple[k
     return base, inputs
 
 
+#: U-Net decoder styles (config ``segmentation.model.decoder``).
+DECODERS = ("bilinear", "transpose")
+
+
 def _tensor(base: keras.Model, ref: str):
     name, _, port = ref.partition(":")
     if port == "output":
@@ -66,8 +70,18 @@ def _tensor(base: keras.Model, ref: str):
     return layer.input if port == "input" else layer.output
 
 
-def build_unet(encoder: str, image_size: int, *, weights: str | None, decoder_filters: Sequence[int]) -> keras.Model:
-    """U-Net: encoder skips at 1/2…1/16, five bilinear-upsampling Conv-BN-ReLU blocks, sigmoid output."""
+def build_unet(
+    encoder: str, image_size: int, *, weights: str | None, decoder_filters: Sequence[int], decoder: str
+) -> keras.Model:
+    """U-Net: encoder skips at 1/2…1/16, five decoder blocks, sigmoid output.
+
+    ``decoder``: ``bilinear`` blocks upsample bilinearly, concatenate the skip and apply two 3×3
+    Conv-BN-ReLU; ``transpose`` blocks (the original project's) upsample with a stride-2 transposed
+    convolution, concatenate the skip, reduce it with a 1×1 "bottleneck" convolution and apply two 3×3
+    convolutions, all ReLU without batch normalisation.
+    """
+    if decoder not in DECODERS:
+        raise InputError(f"config key segmentation.model.decoder: {decoder!r} is not one of {', '.join(DECODERS)}")
     if image_size % 32:
         raise InputError(f"config key segmentation.image_size: {image_size} is not a multiple of 32")
     spec = get_encoder(encoder, key="segmentation.model.encoder")
@@ -77,10 +91,20 @@ def build_unet(encoder: str, image_size: int, *, weights: str | None, decoder_fi
     *skips, bottleneck = [_tensor(base, ref) for ref in spec.skips]
     x = bottleneck
     for i, filters in enumerate(decoder_filters):
-        x = layers.UpSampling2D(interpolation="bilinear", name=f"decoder{i}_up")(x)
+        if decoder == "transpose":
+            x = layers.Conv2DTranspose(
+                filters, 3, strides=2, padding="same", activation="relu", name=f"decoder{i}_deconv"
+            )(x)
+        else:
+            x = layers.UpSampling2D(interpolation="bilinear", name=f"decoder{i}_up")(x)
         if i < len(skips):
             x = layers.Concatenate(name=f"decoder{i}_concat")([x, skips[-1 - i]])
+        if decoder == "transpose":
+            x = layers.Conv2D(filters, 1, activation="relu", name=f"decoder{i}_bottleneck")(x)
         for j in range(2):
+            if decoder == "transpose":
+                x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"decoder{i}_conv{j}")(x)
+                continue
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"decoder{i}_conv{j}")(x)
             x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"decoder{i}_bn{j}")(x)
             x = layers.Activation("relu", name=f"decoder{i}_relu{j}")(x)

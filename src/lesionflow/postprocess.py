@@ -31,6 +31,7 @@ class PostProcess:
     threshold: float
     largest_component: bool
     fill_holes: bool
+    resize: str  # probability: upsample the map, then threshold; mask: threshold at S×S, upsample the mask
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> "PostProcess":
@@ -39,6 +40,7 @@ class PostProcess:
             threshold=float(section["threshold"]),
             largest_component=bool(section["largest_component"]),
             fill_holes=bool(section["fill_holes"]),
+            resize=str(section["resize"]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,10 +129,19 @@ def bounding_box(mask: np.ndarray, margin_fraction: float = 0.0) -> tuple[slice,
 def full_size_mask(prob: np.ndarray, height: int, width: int, settings: PostProcess) -> np.ndarray:
     """The boolean lesion mask at an image's full (``height``, ``width``) size from its S×S probability map.
 
-    Smooth at S×S (``settings.sigma``), resize bilinearly to full size, then threshold, keep the largest
-    lesion and fill its holes there, as :func:`postprocess_mask` does.
+    ``settings.resize``: ``probability`` smooths the map at S×S (``sigma``), resizes it bilinearly to full
+    size, then thresholds, keeps the largest lesion and fills its holes there; ``mask`` (the original
+    project's order) smooths, thresholds and keeps the largest lesion at S×S, then resizes that 0/255 mask
+    bilinearly and thresholds it at 128 (and fills holes at full size when ``fill_holes``).
     """
     prob = _check_2d(prob, "prob").astype(np.float32, copy=False)
+    if settings.resize == "mask":
+        small = postprocess_mask(
+            prob, sigma=settings.sigma, threshold=settings.threshold, largest_component=settings.largest_component
+        )
+        grey = Image.fromarray(small.astype(np.uint8) * 255, mode="L")
+        full = np.asarray(grey.resize((width, height), Image.Resampling.BILINEAR)) >= 128
+        return ndimage.binary_fill_holes(full) if settings.fill_holes else full
     if settings.sigma > 0:
         prob = ndimage.gaussian_filter(prob, settings.sigma)
     full = np.asarray(Image.fromarray(prob, mode="F").resize((width, height), Image.Resampling.BILINEAR))

@@ -23,7 +23,7 @@ import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,24 @@ BATCH_SIZE = {"segmentation": 32, "classification": 64}
 
 Stage = Literal["segmentation", "classification"]
 _EPS = 1e-6
+_TINY = 1e-30  # the floor of a class probability before its logarithm
+
+
+@dataclass(frozen=True)
+class ClassCombination:
+    """How a classifier ensemble combines its folds and test-time transforms (``classification.prediction``):
+    the mean of their probabilities, or the softmax of the mean of their logits (``ensemble``); then class
+    probabilities below ``min_probability`` are set to 0 and each row renormalised."""
+
+    ensemble: str  # probabilities or logits
+    min_probability: float
+
+    @classmethod
+    def from_config(cls, prediction: Mapping[str, Any]) -> "ClassCombination":
+        return cls(ensemble=str(prediction["ensemble"]), min_probability=float(prediction["min_probability"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ensemble": self.ensemble, "min_probability": self.min_probability}
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,7 @@ class EnsembleSpec:
     tta: bool
     postprocess: PostProcess | None = None  # segmentation only
     classes: tuple[str, ...] = field(default=())  # classification only: the output columns, in order
+    combination: ClassCombination | None = None  # classification only
 
     def __post_init__(self) -> None:
         if self.stage not in BATCH_SIZE:
@@ -68,6 +87,8 @@ class EnsembleSpec:
             raise ValueError("an ensemble needs one model file per fold, and at least one fold")
         if (self.stage == "segmentation") != (self.postprocess is not None):
             raise ValueError("post-processing settings belong to (and only to) a segmentation ensemble")
+        if (self.stage == "classification") != (self.combination is not None):
+            raise ValueError("a class combination belongs to (and only to) a classification ensemble")
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -83,11 +104,13 @@ class EnsembleSpec:
             data["postprocess"] = self.postprocess.to_dict()
         if self.classes:
             data["classes"] = list(self.classes)
+        if self.combination is not None:
+            data["combination"] = self.combination.to_dict()
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EnsembleSpec":
-        post = data.get("postprocess")
+        post, combination = data.get("postprocess"), data.get("combination")
         return cls(
             stage=data["stage"],
             folds=tuple(data["folds"]),
@@ -97,6 +120,7 @@ class EnsembleSpec:
             tta=bool(data["tta"]),
             postprocess=None if post is None else PostProcess.from_config(post),
             classes=tuple(data.get("classes", ())),
+            combination=None if combination is None else ClassCombination.from_config(combination),
         )
 
     def write(self, path: str | Path) -> None:
@@ -119,6 +143,7 @@ def describe_ensemble(
     encoder: str,
     tta: bool,
     postprocess: PostProcess | None = None,
+    combination: ClassCombination | None = None,
 ) -> EnsembleSpec:
     """Write ``spec_path`` for the fold models ``model_paths`` (``.../fold_<k>/model.keras``, in fold order)."""
     folder = Path(spec_path).parent.resolve()
@@ -133,6 +158,7 @@ def describe_ensemble(
         tta=tta,
         postprocess=postprocess,
         classes=tuple(isic.CLASSES) if stage == "classification" else (),
+        combination=combination,
     )
     spec.write(spec_path)
     return spec
@@ -209,13 +235,23 @@ class Predictor:
         return 1.0 / (1.0 + np.exp(-logits / len(self.models)))
 
     def _classify(self, images: np.ndarray) -> np.ndarray:
+        combination = self.spec.combination
+        logits = combination.ensemble == "logits"
         total = np.zeros((len(images), len(isic.CLASSES)), dtype=np.float64)
         for model in self.models:
             for rows, batch in self._batches(images):
                 for k, flip in self.transforms:
-                    total[rows] += np.asarray(model.predict_on_batch(np.ascontiguousarray(transform(batch, k, flip))))
-        prob = total / (len(self.models) * len(self.transforms))
-        return prob / prob.sum(axis=1, keepdims=True)
+                    prob = np.asarray(model.predict_on_batch(np.ascontiguousarray(transform(batch, k, flip))))
+                    # the model ends in a softmax: log-probabilities are its logits up to a per-row constant
+                    total[rows] += np.log(np.maximum(prob, _TINY)) if logits else prob
+        mean = total / (len(self.models) * len(self.transforms))
+        if logits:
+            mean = np.exp(mean - mean.max(axis=1, keepdims=True))
+        prob = mean / mean.sum(axis=1, keepdims=True)
+        if combination.min_probability > 0:
+            prob = np.where(prob < combination.min_probability, 0.0, prob)
+            prob = prob / prob.sum(axis=1, keepdims=True)
+        return prob
 
 
 # ---------------------------------------------------------------- what the workflow's jobs call

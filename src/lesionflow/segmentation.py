@@ -53,6 +53,7 @@ def train_fold(
         settings.image_size,
         weights=settings.model.encoder_weights,
         decoder_filters=settings.model.decoder_filters,
+        decoder=settings.model.decoder,
     )
     model.compile(
         optimizer=keras.optimizers.Adam(settings.schedule.learning_rate),

@@ -33,15 +33,24 @@ class Speed:
 
 @dataclass(frozen=True)
 class Augmentation:
-    """A stage's ``training.augmentation``: random flips, 90° rotations and shifts (a fraction of the size)."""
+    """A stage's ``training.augmentation``: random flips, 90° rotations, rotations by any angle up to
+    ``rotation_range`` degrees, and shifts (a fraction of the size) whose outside is filled by ``fill``."""
 
     flip: bool
     rotate90: bool
     shift: float
+    rotation_range: float
+    fill: str  # reflect or nearest
 
     @classmethod
     def from_config(cls, section: Section) -> Augmentation:
-        return cls(flip=bool(section["flip"]), rotate90=bool(section["rotate90"]), shift=float(section["shift"]))
+        return cls(
+            flip=bool(section["flip"]),
+            rotate90=bool(section["rotate90"]),
+            shift=float(section["shift"]),
+            rotation_range=float(section["rotation_range"]),
+            fill=str(section["fill"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class Schedule:
     min_learning_rate: float
     lr_patience: int
     lr_factor: float
+    passes_per_epoch: int
 
     @classmethod
     def from_config(cls, training: Section) -> Schedule:
@@ -62,6 +72,7 @@ class Schedule:
             min_learning_rate=float(training["min_learning_rate"]),
             lr_patience=int(training["lr_patience"]),
             lr_factor=float(training["lr_factor"]),
+            passes_per_epoch=int(training["passes_per_epoch"]),
         )
 
 
@@ -72,6 +83,7 @@ class UNet:
     encoder: str
     encoder_weights: str | None
     decoder_filters: tuple[int, ...]
+    decoder: str  # bilinear or transpose
 
     @classmethod
     def from_config(cls, model: Section) -> UNet:
@@ -79,6 +91,7 @@ class UNet:
             encoder=str(model["encoder"]),
             encoder_weights=model["encoder_weights"],
             decoder_filters=tuple(int(f) for f in model["decoder_filters"]),
+            decoder=str(model["decoder"]),
         )
 
 

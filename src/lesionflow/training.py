@@ -201,13 +201,24 @@ def _restore(model: keras.Model, work: Path, wanted: str) -> dict | None:
     return state
 
 
-def _remaining_epochs(train: Callable[..., tf.data.Dataset], first: int, stop: int) -> tuple[tf.data.Dataset, int]:
-    """Epochs ``first``…``stop - 1`` of ``train(epoch=…)`` back to back, and the number of batches per epoch."""
-    steps = int(train(epoch=first).cardinality())
+def _remaining_epochs(
+    train: Callable[..., tf.data.Dataset], first: int, stop: int, passes: int
+) -> tuple[tf.data.Dataset, int]:
+    """Epochs ``first``…``stop - 1`` back to back, and the number of batches per epoch. Epoch e is ``passes``
+    passes over the data, ``train(epoch=e·passes + p)`` for p = 0…passes-1: each shuffled and augmented afresh,
+    and still a pure function of the epoch."""
+    steps = int(train(epoch=first * passes).cardinality())
     if steps <= 0:
         raise ValueError(f"the training batches of one epoch must be a known, positive number (got {steps})")
-    epochs = tf.data.Dataset.range(first, stop).flat_map(lambda epoch: train(epoch=epoch))
-    return epochs.prefetch(tf.data.AUTOTUNE), steps
+
+    def epoch_batches(epoch):
+        batches = train(epoch=epoch * passes)
+        for extra in range(1, passes):
+            batches = batches.concatenate(train(epoch=epoch * passes + extra))
+        return batches
+
+    epochs = tf.data.Dataset.range(first, stop).flat_map(epoch_batches)
+    return epochs.prefetch(tf.data.AUTOTUNE), steps * passes
 
 
 def checkpoint_bytes(model: keras.Model) -> int:
@@ -283,7 +294,7 @@ def fit(
     if state["epoch"] < schedule.epochs:
         batches, steps = train, None
         if not isinstance(train, tf.data.Dataset):
-            batches, steps = _remaining_epochs(train, state["epoch"], schedule.epochs)
+            batches, steps = _remaining_epochs(train, state["epoch"], schedule.epochs, schedule.passes_per_epoch)
         model.fit(
             batches,
             validation_data=validation,

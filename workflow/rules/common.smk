@@ -175,6 +175,8 @@ def ensemble_params(stage):
     )
     if stage == "segmentation":
         described["postprocess"] = dict(settings["postprocess"])
+    else:
+        described["combination"] = {key: settings["prediction"][key] for key in ("ensemble", "min_probability")}
     return described
 
 

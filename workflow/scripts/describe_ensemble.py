@@ -2,7 +2,7 @@
 
 from lesionflow.jobs import job
 from lesionflow.postprocess import PostProcess
-from lesionflow.predictor import describe_ensemble
+from lesionflow.predictor import ClassCombination, describe_ensemble
 
 stage, described = snakemake.wildcards.stage, snakemake.params.ensemble
 with job(
@@ -21,5 +21,6 @@ with job(
         encoder=described["encoder"],
         tta=described["tta"],
         postprocess=None if post is None else PostProcess.from_config(post),
+        combination=None if "combination" not in described else ClassCombination.from_config(described["combination"]),
     )
     log.info("%s ensemble of folds %s: %s", stage, list(spec.folds), snakemake.output[0])
