@@ -10,32 +10,27 @@
     python benchmarks/run.py --json out.json     # also write the figures as JSON
 
 Baseline and ours run in the same process run on the same inputs, alternating, so that load from other
-users of the machine hits both; ratios are of medians. Inputs are generated once into
+users of the machine hits both; ratios are of medians. The harness (rows, header, child processes, the loop)
+is ``harness.py``; this file holds the benchmarks. Inputs are generated once into
 ``benchmarks/.data/`` (git-ignored). See benchmarks/README.md for what each row measures.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import math
 import os
-import platform
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import traceback
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
@@ -46,6 +41,20 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import datagen  # noqa: E402
+from harness import (  # noqa: E402
+    Row,
+    header,
+    judge,
+    log,
+    measure_child,
+    median,
+    print_header,
+    ratio_text,
+    run_rows,
+    sig,
+    timed,
+    write_json,
+)
 
 DATA = datagen.DATA
 TMP = DATA / "tmp"
@@ -54,136 +63,6 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles")
 
 ROWS = ("resize", "postprocess", "augment", "plan", "memory", "predict-memory", "workflow", "encoders")
-
-
-# --------------------------------------------------------------------------------------------------
-# Output
-
-
-@dataclass
-class Row:
-    name: str
-    baseline: str = "—"
-    ours: str = "—"
-    ratio: str = "—"
-    goal: str = ""
-    status: str = ""  # met | NOT met | could not run | skipped | no goal
-    why: str = ""  # why a goal is not met / could not run / skipped
-    notes: str = ""
-    figures: dict = field(default_factory=dict)
-
-    def line(self) -> str:
-        verdict = self.status if not self.why else f"{self.status}: {self.why}"
-        goal = f"goal {self.goal}: {verdict}" if self.goal else verdict
-        text = f"{self.name:<17} baseline {self.baseline:<16} ours {self.ours:<16} ratio {self.ratio:<8} {goal}"
-        return text + (f"  ({self.notes})" if self.notes else "")
-
-
-def log(msg: str) -> None:
-    print(f"  … {msg}", file=sys.stderr, flush=True)
-
-
-def sig(x: float, digits: int = 3) -> str:
-    """``x`` with about ``digits`` significant digits, no exponent for ordinary magnitudes."""
-    if x is None or not math.isfinite(x):
-        return str(x)
-    if x == 0:
-        return "0"
-    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
-    return f"{x:.{decimals}f}"
-
-
-def ratio_text(r: float) -> str:
-    return f"{sig(r)}×"
-
-
-def judge(row: Row, ok: bool, why: str) -> Row:
-    row.status = "met" if ok else "NOT met"
-    row.why = "" if ok else why
-    return row
-
-
-def median(xs: list[float]) -> float:
-    return float(statistics.median(xs))
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-# --------------------------------------------------------------------------------------------------
-# Header
-
-
-def header(argv: list[str]) -> dict:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = 0.0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = int(line.split()[1]) / 1024**2
-    except OSError:
-        pass
-    versions = {"python": platform.python_version()}
-    for dist in (
-        "numpy",
-        "pillow",
-        "scikit-image",
-        "scipy",
-        "tensorflow-cpu",
-        "tensorflow",
-        "keras",
-        "snakemake",
-        "tf_keras",
-    ):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            if dist == "tf_keras":
-                versions[dist] = "absent"
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        commit += " (uncommitted changes)" if dirty else ""
-    except Exception:
-        commit = "unknown"
-    return {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": " ".join(["python", "benchmarks/run.py", *argv]),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)),
-        "ram_gib": round(ram, 1),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "versions": versions,
-        "commit": commit,
-    }
-
-
-def print_header(h: dict) -> None:
-    v = h["versions"]
-    vs = ", ".join(f"{k} {val}" for k, val in v.items())
-    print(f"lesionflow benchmarks — {h['date']} — {h['command']}")
-    print(
-        f"machine: {h['cpu']}, {h['cores']} cores ({h['usable_cores']} usable), {h['ram_gib']} GiB RAM, "
-        f"load average at start {' '.join(f'{x:.2f}' for x in h['load_average'])}"
-    )
-    print(f"versions: {vs}; lesionflow at {h['commit']}")
-    print("baseline and ours alternate within each row on the same inputs; ratios are of medians")
-    print("-" * 100, flush=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -782,39 +661,6 @@ def startup_cause(as_is: float, no_slurm: float | None) -> str:
 # 5. Peak memory of the resize job
 
 
-def _measure_child(cmd: list[str]) -> dict:
-    """Run a worker; its own peak RSS (VmHWM) plus the peak of RSS minus file-backed pages, sampled."""
-    import psutil
-
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak_anon = 0
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak_anon
-        try:
-            p = psutil.Process(proc.pid)
-            while not stop.is_set():
-                m = p.memory_info()
-                peak_anon = max(peak_anon, m.rss - m.shared)
-                stop.wait(0.02)
-        except psutil.Error:
-            pass
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    out, err = proc.communicate()
-    stop.set()
-    thread.join()
-    if proc.returncode != 0:
-        last = err.strip().splitlines()[-1] if err.strip() else proc.returncode
-        raise RuntimeError(f"{' '.join(cmd[1:3])} failed: {last}")
-    result = json.loads(out.strip().splitlines()[-1])
-    result["peak_anon_mb"] = peak_anon / 1e6
-    result["peak_rss_mb"] = result["peak_rss_mb"] * 1024**2 / 1e6  # MiB → MB
-    return result
-
-
 def bench_memory(args) -> list[Row]:
     n = 2000 if args.quick else 10_015
     paths = datagen.small_set(n, log=log)
@@ -829,7 +675,7 @@ def bench_memory(args) -> list[Row]:
         order = (("cache-inram", base), ("cache-ours", ours))
         for cmd, results in order if r % 2 == 0 else order[::-1]:
             out = TMP / f"memory_{cmd}"
-            results.append(_measure_child([PYTHON, worker, cmd, str(listing), str(out), "2"]))
+            results.append(measure_child([PYTHON, worker, cmd, str(listing), str(out), "2"]))
             shutil.rmtree(out, ignore_errors=True)
     peak_o = max(x["peak_rss_mb"] for x in ours)
     peak_b = max(x["peak_rss_mb"] for x in base)
@@ -876,7 +722,7 @@ def bench_predict_memory(args) -> list[Row]:
     worker = str(HERE / "workers.py")
     ensemble = TMP / "predict_memory" / "segmentation"
     shutil.rmtree(ensemble.parent, ignore_errors=True)
-    _measure_child([PYTHON, worker, "ensemble-setup", str(ensemble), "224"])
+    measure_child([PYTHON, worker, "ensemble-setup", str(ensemble), "224"])
     results: dict[str, dict[int, dict]] = {"predict": {}, "crops": {}}
     for n in counts:
         work = TMP / "predict_memory" / str(n)
@@ -884,13 +730,13 @@ def bench_predict_memory(args) -> list[Row]:
         work.mkdir(parents=True, exist_ok=True)
         listing.write_text("\n".join(map(str, paths[:n])) + "\n")
         log(f"predict memory: caching {n} images of 600×450 at 224² …")
-        _measure_child([PYTHON, worker, "cache-ours", str(listing), str(work / "cache"), "2"])
+        measure_child([PYTHON, worker, "cache-ours", str(listing), str(work / "cache"), "2"])
         log(f"predict memory: masks of {n} images …")
-        results["predict"][n] = _measure_child(
+        results["predict"][n] = measure_child(
             [PYTHON, worker, "predict-masks", str(ensemble / "ensemble.json"), str(work / "cache"), str(work / "masks")]
         )
         log(f"predict memory: crops of {n} images …")
-        results["crops"][n] = _measure_child(
+        results["crops"][n] = measure_child(
             [PYTHON, worker, "crop-masks", str(listing), str(work / "masks"), str(work / "crops"), "2"]
         )
         shutil.rmtree(work, ignore_errors=True)
@@ -1076,33 +922,24 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     DATA.mkdir(parents=True, exist_ok=True)
 
+    # the slow rows run only when asked for
+    slow = {
+        "workflow": (args.with_workflow, Row("workflow-demo", goal="≤5 min", status="skipped (pass --with-workflow)")),
+        "encoders": (args.with_encoders, Row("encoders", status="skipped (pass --with-encoders)")),
+        "predict-memory": (
+            args.with_scale,
+            Row("predict-memory", goal="≤4000 MB", status="skipped (pass --with-scale)"),
+        ),
+    }
+
+    def skip(name: str) -> Row | None:
+        wanted, placeholder = slow.get(name, (True, None))
+        return None if (wanted or args.only) else placeholder
+
     info = header(argv)
     print_header(info)
-    rows: list[Row] = []
-    failed = False
     started = time.perf_counter()
-    for name in selected:
-        if name == "workflow" and not (args.with_workflow or args.only):
-            rows.append(Row("workflow-demo", goal="≤5 min", status="skipped (pass --with-workflow)"))
-        elif name == "encoders" and not (args.with_encoders or args.only):
-            rows.append(Row("encoders", status="skipped (pass --with-encoders)"))
-        elif name == "predict-memory" and not (args.with_scale or args.only):
-            rows.append(Row("predict-memory", goal="≤4000 MB", status="skipped (pass --with-scale)"))
-        else:
-            log(f"{name} …")
-            t0 = time.perf_counter()
-            try:
-                result = BENCHES[name](args)
-            except Exception as exc:
-                traceback.print_exc(file=sys.stderr)
-                result = [Row(name, status="could not run", why=f"{type(exc).__name__}: {exc}"[:240])]
-            log(f"{name} took {time.perf_counter() - t0:.0f} s")
-            rows.extend(result)
-        for row in rows:
-            if not row.figures.get("printed"):
-                print(row.line(), flush=True)
-                row.figures["printed"] = True
-            failed |= row.status == "could not run"
+    rows = run_rows(selected, BENCHES, args, skip)
     print("-" * 100)
     print(
         f"total {time.perf_counter() - started:.0f} s; load average at end "
@@ -1110,10 +947,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     if args.json:
-        for row in rows:
-            row.figures.pop("printed", None)
-        args.json.write_text(json.dumps({"header": info, "rows": [asdict(r) for r in rows]}, indent=1, default=float))
-    return 1 if failed else 0
+        write_json(args.json, info, rows)
+    return 1 if any(row.status == "could not run" for row in rows) else 0
 
 
 if __name__ == "__main__":
