@@ -4,7 +4,8 @@ from lesionflow import isic
 from lesionflow.jobs import job
 from lesionflow.labels import read_ground_truth
 from lesionflow.metrics import OFFICIAL_ZERO_WEIGHT_IMAGES, classification_scores
-from lesionflow.plots import confusion_matrix_figure, read_probabilities, roc_figure, save_figure
+from lesionflow.plots.figures import confusion_matrix_figure, roc_figure, save_figure
+from lesionflow.plots.readers import read_probabilities
 
 params = snakemake.params
 with job(f"plot_confusion {snakemake.wildcards.source}", snakemake.log[0], outputs=snakemake.output) as log:

@@ -2,7 +2,8 @@
 
 from lesionflow.jobs import job
 from lesionflow.metrics import JACCARD_THRESHOLD
-from lesionflow.plots import jaccard_histogram_figure, read_per_image_scores, save_figure
+from lesionflow.plots.figures import jaccard_histogram_figure, save_figure
+from lesionflow.plots.readers import read_per_image_scores
 
 with job("plot_jaccard_histogram", snakemake.log[0], outputs=snakemake.output):
     scores = {"held-out folds": read_per_image_scores(snakemake.input.folds)}

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from lesionflow import isic
 from lesionflow.jobs import job
-from lesionflow.plots import gallery_figure, load_case, pick_cases, read_per_image_scores, save_figure, spread_sample
+from lesionflow.plots.figures import gallery_figure, pick_cases, save_figure, spread_sample
+from lesionflow.plots.readers import load_case, read_per_image_scores
 from lesionflow.validation import checked_files
 
 image_set = snakemake.wildcards.set

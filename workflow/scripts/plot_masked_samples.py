@@ -4,7 +4,8 @@ from pathlib import Path
 
 from lesionflow.jobs import job
 from lesionflow.labels import read_ground_truth
-from lesionflow.plots import class_samples_figure, load_thumbnail, samples_per_class, save_figure
+from lesionflow.plots.figures import class_samples_figure, samples_per_class, save_figure
+from lesionflow.plots.readers import load_thumbnail
 
 with job("plot_masked_samples", snakemake.log[0], outputs=snakemake.output):
     crops = Path(snakemake.input.crops)

@@ -1,7 +1,8 @@
 """A stage's scores per held-out fold, their mean, and on every image set with ground truth, as a table."""
 
 from lesionflow.jobs import job
-from lesionflow.plots import metrics_table, read_metrics, write_table
+from lesionflow.plots.readers import read_metrics
+from lesionflow.plots.tables import metrics_table, write_table
 
 stage = snakemake.wildcards.stage
 with job(f"metrics_table {stage}", snakemake.log[0], outputs=snakemake.output) as log:

@@ -2,7 +2,8 @@
 
 from lesionflow import isic
 from lesionflow.jobs import job
-from lesionflow.plots import per_class_tables, read_metrics, write_table
+from lesionflow.plots.readers import read_metrics
+from lesionflow.plots.tables import per_class_tables, write_table
 
 with job("per_class_table", snakemake.log[0], outputs=snakemake.output) as log:
     sources = {"held-out folds": read_metrics(snakemake.input.folds, "classification", "folds")["all_folds"]}

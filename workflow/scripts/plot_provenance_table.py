@@ -1,7 +1,8 @@
 """The provenance of each fold's model (settings, data fingerprint, versions, device) side by side."""
 
 from lesionflow.jobs import job
-from lesionflow.plots import provenance_table, read_provenance, write_table
+from lesionflow.plots.readers import read_provenance
+from lesionflow.plots.tables import provenance_table, write_table
 
 with job(f"provenance_table {snakemake.wildcards.stage}", snakemake.log[0], outputs=snakemake.output) as log:
     records = {name: read_provenance(path) for name, path in zip(snakemake.params.names, snakemake.input)}

@@ -1,7 +1,8 @@
 """Training and validation curves of one fold's model."""
 
 from lesionflow.jobs import job
-from lesionflow.plots import read_history, save_figure, training_curves_figure
+from lesionflow.plots.figures import save_figure, training_curves_figure
+from lesionflow.plots.readers import read_history
 
 with job(
     f"plot_training_curves {snakemake.wildcards.stage} fold {snakemake.wildcards.fold}",
