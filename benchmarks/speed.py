@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import header  # noqa: E402
+from harness import header  # noqa: E402
 
 NETWORKS = [("unet", "densenet169"), ("classifier", "densenet201")]  # config/isic2018.yaml's encoders
 # Each setting against float32 with deterministic ops (the schema's defaults), one change at a time;
