@@ -4,7 +4,7 @@ Each input set lives in its own folder with a ``manifest.json`` written last: a 
 missing or describes another spec is regenerated. Content is deterministic (fixed seeds).
 
 - :func:`resize_set`: ISIC-sized dermoscopy-like JPEGs (600×450 up to 6688×4439, quality 90), drawn with
-  the demo generator's renderer (``lesionflow.demo``); if its internals are unavailable, a textured
+  the demo generator's renderer (``lesionflow.demo.render``); if it is unavailable, a textured
   stand-in (smooth colour fields, a dark lesion, sensor noise).
 - :func:`small_set`: many small JPEGs (e.g. 10,015 of 300×225) derived from a few rendered bases by
   random crops, flips and brightness, so every file differs.
@@ -107,22 +107,23 @@ def _textured(w: int, h: int, seed: int) -> np.ndarray:
 def render(w: int, h: int, index: int, seed: int = 2018) -> tuple[np.ndarray, str]:
     """A dermoscopy-like RGB image of ``w``×``h``; also says which renderer drew it."""
     try:
-        from lesionflow import demo
+        from lesionflow.demo.plan import STREAM_SEG_LESION, PlannedImage
+        from lesionflow.demo.render import render_image
         from lesionflow.isic import CLASSES
 
-        item = demo._Item(
+        item = PlannedImage(
             folder="seg_train_images",
             image_id=f"ISIC_{index:07d}",
-            cls=CLASSES[index % 7],
+            class_name=CLASSES[index % 7],
             size=(w, h),
-            lesion=index,
-            stream=demo._STREAM_SEG_LESION,
+            lesion_index=index,
+            lesion_stream=STREAM_SEG_LESION,
         )
-        image, _ = demo._render(item, seed)
+        image, _ = render_image(item, seed)
         if image.shape != (h, w, 3) or image.dtype != np.uint8:
             raise ValueError(f"unexpected demo render {image.shape} {image.dtype}")
         return image, "lesionflow.demo"
-    except Exception:  # the demo's private internals changed: use the stand-in
+    except Exception:  # the demo renderer is missing or changed: use the stand-in
         return _textured(w, h, seed * 100_003 + index), "textured stand-in"
 
 

@@ -16,6 +16,8 @@ from scipy import ndimage
 
 from lesionflow import demo
 from lesionflow.demo import DemoSpec, generate_demo
+from lesionflow.demo import plan as demo_plan
+from lesionflow.demo import writer as demo_writer
 from lesionflow.errors import InputError
 from lesionflow.isic import CLASSES, FOLDERS, GROUPINGS_CSV, ID_PATTERN, IMAGE_SUFFIX, LABEL_CSV, MASK_SUFFIX
 
@@ -167,12 +169,12 @@ def test_label_csvs_are_official_one_hot(small, set_name):
 
 
 def test_class_allocation_keeps_every_class_and_proportions():
-    counts = demo._allocate(35, DemoSpec().train_counts, 1)
+    counts = demo_plan.allocate(35, DemoSpec().train_counts, 1)
     assert sum(counts.values()) == 35 and min(counts.values()) >= 1
     assert counts["NV"] == max(counts.values())
-    few = demo._allocate(3, DemoSpec().train_counts, 1)  # too few for all: largest remainders win
+    few = demo_plan.allocate(3, DemoSpec().train_counts, 1)  # too few for all: largest remainders win
     assert few == {"MEL": 1, "NV": 1, "BCC": 0, "AKIEC": 0, "BKL": 1, "DF": 0, "VASC": 0}
-    assert demo._allocate(10, {"MEL": 1.0, "NV": 0}, 1) == {**{c: 0 for c in CLASSES}, "MEL": 10}
+    assert demo_plan.allocate(10, {"MEL": 1.0, "NV": 0}, 1) == {**{c: 0 for c in CLASSES}, "MEL": 10}
 
 
 def test_lesion_groupings(small):
@@ -301,7 +303,7 @@ def test_a_failure_leaves_the_previous_data_untouched(tmp_path, monkeypatch):
     generate_demo(tmp_path, DemoSpec(seed=1, **TINY))
     before = _tree(tmp_path)
     calls = {"n": 0}
-    real = demo._render
+    real = demo_writer.render_image
 
     def failing(item, seed):
         calls["n"] += 1
@@ -309,7 +311,7 @@ def test_a_failure_leaves_the_previous_data_untouched(tmp_path, monkeypatch):
             raise RuntimeError("disk full")
         return real(item, seed)
 
-    monkeypatch.setattr(demo, "_render", failing)
+    monkeypatch.setattr(demo_writer, "render_image", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         generate_demo(tmp_path, DemoSpec(seed=5, **TINY))
     assert _tree(tmp_path) == before  # the marker included
@@ -323,7 +325,7 @@ def test_command_line_passes_seed(tmp_path, monkeypatch, capsys):
         seen.update(data_dir=data_dir, spec=spec)
         return {"images": {}}
 
-    monkeypatch.setattr(demo, "generate_demo", fake)
+    monkeypatch.setattr(demo_writer, "generate_demo", fake)
     assert demo.main([str(tmp_path / "d"), "--seed", "3"]) == 0
     assert seen["data_dir"] == tmp_path / "d" and seen["spec"] == DemoSpec(seed=3)
     assert '"images"' in capsys.readouterr().out
@@ -442,7 +444,7 @@ def test_a_kill_while_moving_files_into_place_leaves_every_file_listed(tmp_path,
                 raise KeyboardInterrupt  # as a kill would stop it, between two files
         return real_replace(src, dst)
 
-    monkeypatch.setattr(demo.os, "replace", killed_after_three)
+    monkeypatch.setattr(demo_writer.os, "replace", killed_after_three)
     with pytest.raises(KeyboardInterrupt):
         generate_demo(tmp_path, DemoSpec(seed=2, **{**TINY, "test": 3}))
     monkeypatch.undo()
