@@ -183,7 +183,7 @@ def ensemble_setup(folder: Path, size: int) -> None:
         tta=False,
         postprocess=post,
     )
-    _emit({"ensemble": str(folder / "ensemble.json")})
+    _emit({"ensemble": str(folder / "ensemble.json"), "seconds": 0.0, "peak_rss_mb": _peak_rss_mb()})
 
 
 def predict_masks(ensemble: Path, cache_dir: Path, out: Path) -> None:
