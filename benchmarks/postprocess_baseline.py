@@ -5,7 +5,7 @@ on the prediction in its own dtype when sigma > 0, ``> threshold``, ``skimage`` 
 8-connectivity), then a Python loop over every label value that measures each component with
 ``(labels == i).sum()`` and keeps the first strictly largest. One image at a time, and without the
 original's in-place overwrite of its input. ``lesionflow.postprocess.postprocess_mask`` must give the
-identical result (tests/test_postprocess.py checks it).
+identical result (tests/unit/test_postprocess.py checks it).
 """
 
 from __future__ import annotations

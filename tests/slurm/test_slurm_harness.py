@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 try:
-    from slurm_cluster import REPO, TEST_PROFILE, USER_PROFILE, slurm_cluster  # noqa: F401
+    from support.slurm import REPO, TEST_PROFILE, USER_PROFILE, slurm_cluster  # noqa: F401
 except ImportError:  # tests/ made a package
-    from tests.slurm_cluster import REPO, TEST_PROFILE, USER_PROFILE, slurm_cluster  # noqa: F401
+    from tests.support.slurm import REPO, TEST_PROFILE, USER_PROFILE, slurm_cluster  # noqa: F401
 
 DEFAULT_PROFILE = REPO / "profiles" / "default"
 ENV_PATTERN = "SLURM_JOB_ID|SLURM_JOB_GPUS|SLURM_STEP_GPUS|CUDA_VISIBLE_DEVICES"

@@ -12,12 +12,12 @@ import psutil
 import pytest
 import yaml
 
-from workflow_run import copy_checkout
+from support.workflow import copy_checkout
 
 try:
-    from slurm_cluster import _run_id, slurm_cluster  # noqa: F401  (the fixture)
-except ImportError:  # pragma: no cover - imported as tests.slurm_cluster
-    from tests.slurm_cluster import _run_id, slurm_cluster  # noqa: F401
+    from support.slurm import _run_id, slurm_cluster  # noqa: F401  (the fixture)
+except ImportError:  # pragma: no cover - imported as tests.support.slurm
+    from tests.support.slurm import _run_id, slurm_cluster  # noqa: F401
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 

@@ -1,9 +1,9 @@
 """A real single-node SLURM cluster for tests: start it once per session, run Snakemake on it.
 
 Usage in a test module (or register it once for all modules in conftest.py with
-``pytest_plugins = ["slurm_cluster"]``)::
+``pytest_plugins = ["support.slurm"]``)::
 
-    from slurm_cluster import slurm_cluster  # noqa: F401  (the fixture)
+    from support.slurm import slurm_cluster  # noqa: F401  (the fixture)
 
     @pytest.mark.slurm
     def test_workflow_on_slurm(slurm_cluster, tmp_path):
@@ -37,7 +37,7 @@ from typing import Iterator, Sequence
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SLURM_TEST_DIR = REPO / "tests" / "slurm"
 START_SCRIPT = SLURM_TEST_DIR / "start_slurm.sh"
 STOP_SCRIPT = SLURM_TEST_DIR / "stop_slurm.sh"

@@ -72,7 +72,7 @@ def classifier(
 
 # ------------------------------------------------------------------------------------ settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository (this file is tests/support/stubs.py)
 
 
 def demo_config() -> dict:

@@ -11,7 +11,7 @@ from lesionflow.cache import build_cache, load_cache
 from lesionflow.errors import InputError
 from lesionflow.validation import check_images
 
-from conftest import ROTATED_LESION_SIZE, write_rotated_lesion
+from support.images import ROTATED_LESION_SIZE, write_rotated_lesion
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_exif_rotated_image_and_its_mask_line_up_on_the_stored_grid(tmp_path):
     from lesionflow import isic
     from lesionflow.predictor import write_masks
 
-    from support import MapModel, dark_is_lesion, segmenter
+    from support.stubs import MapModel, dark_is_lesion, segmenter
 
     write_masks(
         segmenter([MapModel(dark_is_lesion)], 32),

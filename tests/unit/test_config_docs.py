@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -11,7 +10,8 @@ from snakemake.utils import validate
 
 from lesionflow.config import check_config
 
-ROOT = Path(__file__).resolve().parents[1]
+from support import ROOT
+
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 
 

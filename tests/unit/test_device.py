@@ -18,7 +18,7 @@ import pytest
 
 from lesionflow import gpus
 
-from conftest import ROOT
+from support import ROOT, TESTS
 
 # Claims one device as a network job does, says which in a file, and holds it until its stdin closes.
 CLAIMER = textwrap.dedent("""
@@ -205,7 +205,7 @@ RUN_SCRIPT = textwrap.dedent("""
 
     out, missing = sys.argv[2], sys.argv[2] + "/missing"
     sys.path.insert(0, sys.argv[3])  # the tests folder
-    from support import demo_config
+    from support.stubs import demo_config
     from lesionflow.settings import training_params
     config = demo_config()
     snakemake = Namespace(
@@ -240,7 +240,7 @@ def test_require_gpu_without_a_gpu_stops_the_job_with_one_line_before_reading(sc
             RUN_SCRIPT,
             str(ROOT / f"workflow/scripts/{script}.py"),
             str(tmp_path),
-            str(ROOT / "tests"),
+            str(TESTS),
         ],
         capture_output=True,
         text=True,

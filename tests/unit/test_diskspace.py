@@ -15,45 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from lesionflow.diskspace import out_of_space, require_free, reserved_memmap, size_text
 from lesionflow.errors import InputError
 
-from workflow_run import REPO, TEST_CONFIG, copy_checkout, snakemake
-
-
-class SmallDisk:
-    """A tmpfs of a given size at ``path``, grown or shrunk with :meth:`resize`, unmounted at the end."""
-
-    def __init__(self, path: Path, kilobytes: int) -> None:
-        self.path = path
-        path.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k", "tmpfs", str(path)], check=True)
-
-    def resize(self, kilobytes: int) -> None:
-        subprocess.run(["mount", "-o", f"remount,size={kilobytes}k", str(self.path)], check=True)
-
-    def unmount(self) -> None:
-        subprocess.run(["umount", "-l", str(self.path)], check=True)
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    disks = []
-
-    def make(path: Path, kilobytes: int) -> SmallDisk:
-        disks.append(SmallDisk(path, kilobytes))
-        return disks[-1]
-
-    yield make
-    for disk in disks:
-        disk.unmount()
-
-
-def files_below(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-
+from support import ROOT, TESTS
+from support.files import files_below
 
 # ---------------------------------------------------------------------------------------------- the pieces
 
@@ -122,30 +89,6 @@ def test_reserved_memmap_reserves_its_blocks_or_leaves_nothing(small_disk, tmp_p
     assert files_below(disk.path) == ["a.npy"]
 
 
-# ---------------------------------------------------------------------------------------------- caching
-
-
-def test_a_full_disk_while_caching_is_one_line_and_a_rerun_after_making_room_is_exact(small_disk, tmp_path):
-    """`results/` on a file system with room for the checks and logs, not for the test set's cache."""
-    full, roomy = copy_checkout(tmp_path / "full"), copy_checkout(tmp_path / "roomy")
-    config = yaml.safe_load((REPO / TEST_CONFIG).read_text())
-    target = "results/cache/test/images.npy"
-    snakemake(roomy, "--cores", "2", target)
-    disk = small_disk(full / "results", 160)  # the checks and logs fit; 14 images at 64² (172 kB) do not
-    proc = snakemake(full, "--cores", "2", target, check=False)
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR: ")]
-    assert proc.returncode != 0 and "Signals" not in proc.stderr
-    assert len(errors) == 1, proc.stderr
-    n = len(list((roomy / config["data_dir"] / "ISIC2018_Task3_Test_Input").glob("*.jpg")))
-    assert errors[0].startswith("ERROR: results/cache/test: not enough free space: ")
-    assert f"but the cache of {n} images at 64² needs about {size_text(128 + n * 64 * 64 * 3)}" in errors[0]
-    assert not [f for f in files_below(disk.path) if f.startswith("cache/")]  # nothing half-written
-    disk.resize(4096)
-    snakemake(full, "--cores", "2", target)
-    for name in ("images.npy", "index.csv"):
-        assert (full / "results/cache/test" / name).read_bytes() == (roomy / "results/cache/test" / name).read_bytes()
-
-
 # ---------------------------------------------------------------------------------------------- training
 
 TRAIN = textwrap.dedent('''
@@ -175,12 +118,14 @@ TRAIN = textwrap.dedent('''
         index = pd.DataFrame({"image": [f"ISIC_{i:07d}" for i in range(8)], "height": 64, "width": 64})
         cache = Cache(images=images, index=index, masks=masks)
         sys.path.insert(0, sys.argv[3])  # the tests folder
-        from support import training_settings
+        from support.stubs import training_settings
         settings = training_settings(
             "segmentation", image_size=64, seed=3,
             model=dict(encoder="mobilenetv3small", encoder_weights=None, decoder_filters=[16, 8, 8, 8, 8]),
             training=dict(epochs=2, batch_size=4, learning_rate=0.01, min_learning_rate=1e-6, lr_patience=2,
-                          lr_factor=0.5, loss="bce", augmentation={"flip": True, "rotate90": True, "shift": 0.0}),
+                          lr_factor=0.5, loss="bce",
+                          augmentation={"flip": True, "rotate90": True, "shift": 0.0, "rotation_range": 0,
+                                        "fill": "reflect"}),
             speed=dict(precision="float32", xla=False, deterministic=True),
         )
         train_fold(cache, folds=np.array([0, 0, 0, 0, 1, 1, 1, 1]), fold=0, settings=settings,
@@ -192,11 +137,11 @@ def train(folder: Path, how: str = "check-space") -> subprocess.CompletedProcess
     script = folder.parent / "train.py"
     script.write_text(TRAIN)
     return subprocess.run(
-        [sys.executable, str(script), str(folder), how, str(Path(__file__).parent)],
+        [sys.executable, str(script), str(folder), how, str(TESTS)],
         capture_output=True,
         text=True,
         timeout=600,
-        cwd=REPO,
+        cwd=ROOT,
     )
 
 

@@ -30,7 +30,8 @@ from lesionflow.errors import InputError
 from lesionflow.fetch import download, fetch_archives, unpack
 from lesionflow.isic import FOLDERS, GROUPINGS_CSV, LABEL_CSV
 
-ROOT = Path(__file__).resolve().parents[1]
+from support import ROOT
+
 VENV_BIN = Path(sys.executable).parent
 IMAGES = FOLDERS["seg_train_images"]  # ISIC2018_Task1-2_Training_Input
 LABELS = FOLDERS["train_labels"]  # ISIC2018_Task3_Training_GroundTruth

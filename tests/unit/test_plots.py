@@ -19,7 +19,7 @@ from lesionflow.errors import InputError
 from lesionflow.isic import CLASSES
 from lesionflow.metrics import classification_scores, summarise_segmentation
 
-from conftest import textured_rgb
+from support.images import textured_rgb
 
 # ----------------------------------------------------------------------------------------------
 # data

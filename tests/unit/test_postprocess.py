@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,9 @@ from scipy import ndimage
 from lesionflow.errors import InputError
 from lesionflow.postprocess import bounding_box, largest_component, postprocess_mask
 
-_BASELINE = Path(__file__).resolve().parents[1] / "benchmarks" / "postprocess_baseline.py"
+from support import ROOT
+
+_BASELINE = ROOT / "benchmarks" / "postprocess_baseline.py"
 
 
 def _load_baseline():

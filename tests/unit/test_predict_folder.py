@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -29,29 +28,18 @@ from lesionflow.userimages import (
     predictions_table,
 )
 
-from conftest import ROTATED_LESION_BOX, ROTATED_LESION_SIZE, write_rotated_lesion
-from support import MapModel, dark_is_lesion, segmenter
-from workflow_run import TEST_CONFIG, copy_checkout, copy_run, planned_jobs, snakemake
+from support.files import touch
+from support.images import ROTATED_LESION_BOX, ROTATED_LESION_SIZE, write_rotated_lesion
+from support.stubs import MapModel, dark_is_lesion, segmenter
 
 KEY = "predict.clinic_a"
-
-
-def _touch(folder: Path, *names: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        (folder / name).write_bytes(b"")
-
-
-def _visible(folder: Path) -> list[str]:
-    """File names in an output folder, without Snakemake's hidden timestamp file."""
-    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
 # ------------------------------------------------------------------------------------------- listing
 
 
 def test_listing_takes_image_suffixes_in_any_case_and_ignores_everything_else(tmp_path):
-    _touch(
+    touch(
         tmp_path,
         "a.jpg",
         "b.JPG",
@@ -67,7 +55,7 @@ def test_listing_takes_image_suffixes_in_any_case_and_ignores_everything_else(tm
         "._a.jpg",
     )
     (tmp_path / "sub.jpg").mkdir()  # a folder, even with an image's suffix
-    _touch(tmp_path / "sub", "deeper.jpg")  # sub-folders are not searched
+    touch(tmp_path / "sub", "deeper.jpg")  # sub-folders are not searched
     listing = list_images(tmp_path, KEY)
     assert listing.names == ("a.jpg", "b.JPG", "c.Jpeg", "d.png", "e.PNG", "f.jPg")
     assert listing.rejected == ()
@@ -89,7 +77,7 @@ def test_odd_names_are_kept_and_their_outputs_never_collide(tmp_path):
         "a.jpg.png",
         "50% (left), 'b'.jpg",
     ]
-    _touch(tmp_path, *names)
+    touch(tmp_path, *names)
     listing = list_images(tmp_path, KEY)
     assert sorted(listing.names) == sorted(names) and listing.rejected == ()
     outputs = [output_name(n) for n in listing.names]
@@ -101,7 +89,7 @@ def test_odd_names_are_kept_and_their_outputs_never_collide(tmp_path):
 
 def test_names_snakemake_would_read_as_wildcards_are_predicted_but_not_watched(tmp_path):
     names = ["lesion{1}.jpg", "x{a,b}.png", "x{ y }.png", "plain.jpg", "braces{}.jpg", "a{-}.jpg", "{.png"]
-    _touch(tmp_path, *names)
+    touch(tmp_path, *names)
     listing = list_images(tmp_path, KEY)
     assert sorted(listing.names) == sorted(names)
     watched = listing.watchable_paths()
@@ -114,7 +102,7 @@ def test_names_snakemake_would_read_as_wildcards_are_predicted_but_not_watched(t
 def test_names_that_cannot_be_used_are_rejected_with_a_reason(tmp_path):
     not_utf8 = os.fsdecode(b"caf\xe9.jpg")  # Latin-1 bytes
     long_name = "x" * 251 + ".jpg"  # 255 bytes: '.png' would make it too long
-    _touch(tmp_path, "good.jpg", not_utf8, "line\nbreak.jpg", long_name)
+    touch(tmp_path, "good.jpg", not_utf8, "line\nbreak.jpg", long_name)
     (tmp_path / "gone.jpg").symlink_to(tmp_path / "does-not-exist.jpg")
     (tmp_path / "linked.png").symlink_to(tmp_path / "good.jpg")  # a working link is an image like any other
     listing = list_images(tmp_path, KEY)
@@ -131,14 +119,14 @@ def test_a_missing_or_empty_folder_is_an_error_naming_the_key_and_the_path(tmp_p
     missing = tmp_path / "no such folder"
     with pytest.raises(InputError, match=f"predict.clinic_a: image folder {missing} does not exist"):
         list_images(missing, KEY)
-    _touch(tmp_path / "empty", "notes.txt", ".hidden.jpg")
+    touch(tmp_path / "empty", "notes.txt", ".hidden.jpg")
     with pytest.raises(
         InputError,
         match=f"predict.clinic_a: image folder {tmp_path / 'empty'} holds no "
         r"\.jpg/\.jpeg/\.png files",
     ):
         list_images(tmp_path / "empty", KEY)
-    _touch(tmp_path, "a-file.jpg")
+    touch(tmp_path, "a-file.jpg")
     with pytest.raises(InputError, match="is not a folder"):
         list_images(tmp_path / "a-file.jpg", KEY)
 
@@ -333,159 +321,3 @@ def test_atomic_dir_leaves_no_folder_when_the_block_fails(tmp_path):
             (tmp / "half.png").write_bytes(b"x")
             raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
-
-
-# ---------------------------------------------------------------------------------------- workflow
-
-PREDICT_RULES = {"predict_folder_cache", "predict_folder_masks", "predict_folder_crops", "predict_folder_classes"}
-TEST_INPUT = Path("data/demo-test") / isic.FOLDERS["test_images"]
-
-
-def _predict_config(name: str, folder: Path) -> str:
-    return f"predict={{{name}: {json.dumps(str(folder))}}}"  # the folder quoted, as it holds a space
-
-
-def _odd_folder(run: Path, folder: Path) -> dict[str, str]:
-    """Demo Task 3 test images under odd names and formats, plus files to skip and to ignore.
-
-    Returns the readable files that are exact copies of a Task 3 test image (file name -> image id).
-    """
-    folder.mkdir()
-    ids = sorted(p.name.removesuffix(".jpg") for p in (run / TEST_INPUT).iterdir())
-    source = {i: run / TEST_INPUT / isic.image_name(i) for i in ids}
-    copies = {"mole 1.jpg": ids[0], "Müttermal – rücken 2.JPG": ids[1], "lesion{3}.jpeg": ids[2]}
-    for name, image_id in copies.items():
-        shutil.copy(source[image_id], folder / name)
-    Image.open(source[ids[3]]).save(folder / "mole 1.png")  # same stem as 'mole 1.jpg'
-    rgba = Image.open(source[ids[4]]).convert("RGBA")
-    rgba.putalpha(200)
-    rgba.save(folder / "with alpha.Png")
-    data = source[ids[5]].read_bytes()
-    (folder / "cut off.jpg").write_bytes(data[: len(data) // 2])
-    (folder / "notes.jpg").write_text("not an image\n")
-    (folder / "readme.txt").write_text("ignored\n")
-    return copies
-
-
-@pytest.mark.workflow
-def test_predict_a_folder_of_odd_images_with_the_trained_ensembles(demo_run, tmp_path):
-    run = copy_run(demo_run, tmp_path / "run")
-    folder = tmp_path / "my images"
-    copies = _odd_folder(run, folder)
-    readable = sorted([*copies, "mole 1.png", "with alpha.Png"])
-    config = _predict_config("clinic_a", folder)
-    target = "results/predict/clinic_a/predictions.csv"
-
-    planned = planned_jobs(run, "--config", config, "--", target)
-    assert {j.rule for j in planned} == PREDICT_RULES and len(planned) == 4  # no training, no other set
-    assert all(j.wildcards == {"name": "clinic_a"} for j in planned)
-
-    # the documented command (target first: --config takes every word after it), on the test config
-    snakemake(
-        run,
-        target,
-        "--cores",
-        "2",
-        "--resources",
-        "gpu=1",
-        "--config",
-        config,
-        "--configfile",
-        TEST_CONFIG,
-        config=None,
-    )
-    out = run / "results/predict/clinic_a"
-
-    masks = out / "masks"
-    assert _visible(masks) == sorted(output_name(n) for n in readable)
-    for name in readable:
-        mask = Image.open(masks / output_name(name))
-        assert mask.mode == "L" and mask.size == Image.open(folder / name).size
-        assert set(np.unique(np.asarray(mask)).tolist()) <= {0, 255}
-    # same models, same post-processing as the Task 3 masks: identical for identical files
-    for name, image_id in copies.items():
-        ours = np.asarray(Image.open(masks / output_name(name)))
-        task3 = np.asarray(Image.open(run / "results/masks/test" / isic.mask_name(image_id)))
-        assert ours.shape == task3.shape and (ours == task3).mean() > 0.999, name
-
-    table = pd.read_csv(out / "predictions.csv", keep_default_na=False)
-    assert list(table.columns) == PREDICTION_COLUMNS
-    assert table["file"].tolist() == readable
-    prob = table[list(isic.CLASSES)].to_numpy()
-    assert ((prob >= 0) & (prob <= 1)).all() and np.allclose(prob.sum(axis=1), 1, atol=1e-6)
-    assert table["predicted_class"].tolist() == [isic.CLASSES[k] for k in prob.argmax(axis=1)]
-    task3 = pd.read_csv(run / "results/predictions/test.csv").set_index("image")
-    for name, image_id in copies.items():
-        row = table.set_index("file").loc[name, list(isic.CLASSES)].to_numpy(dtype=float)
-        assert np.allclose(row, task3.loc[image_id].to_numpy(dtype=float), atol=1e-4), name
-
-    crops = out / "masked"
-    assert _visible(crops) == sorted(output_name(n) for n in readable)
-    for name in readable:
-        crop = Image.open(crops / output_name(name))
-        w, h = Image.open(folder / name).size
-        assert crop.mode == "RGB" and crop.size[0] <= w and crop.size[1] <= h
-
-    skipped = pd.read_csv(out / "skipped.csv")
-    assert list(skipped.columns) == SKIPPED_COLUMNS
-    assert skipped["file"].tolist() == ["cut off.jpg", "notes.jpg"]
-    assert "truncated" in skipped["reason"][0] and "not a readable image" in skipped["reason"][1]
-    log = (run / "results/logs/predict/clinic_a/cache.log").read_text()
-    assert "7 image files, 5 read, 2 skipped" in log and "skipped 'notes.jpg'" in log
-    assert not any("readme" in p.name for p in out.rglob("*"))
-
-    # finished: nothing to do; a changed or an added image reruns this set's four jobs and nothing else
-    assert planned_jobs(run, "--config", config, "--", target) == []
-    Image.open(folder / "mole 1.png").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / "mole 1.png")
-    assert {j.rule for j in planned_jobs(run, "--config", config, "--", target)} == PREDICT_RULES
-    Image.open(folder / "with alpha.Png").convert("RGB").save(folder / "new one.jpg")
-    assert {j.rule for j in planned_jobs(run, "--config", config)} == PREDICT_RULES  # rule all builds it too
-
-
-@pytest.mark.workflow
-def test_predict_config_errors_name_the_key(tmp_path):
-    checkout = copy_checkout(tmp_path / "checkout")
-    target = "results/predict/clinic_a/predictions.csv"
-    missing = tmp_path / "no such folder"
-    proc = snakemake(
-        checkout, "-n", "--cores", "1", "--config", _predict_config("clinic_a", missing), "--", target, check=False
-    )
-    assert proc.returncode != 0
-    assert f"ERROR: config key predict.clinic_a: image folder {missing} does not exist\n" in proc.stderr
-    assert "Traceback" not in proc.stderr  # one line, not a traceback
-
-    _touch(tmp_path / "empty", "notes.txt")
-    proc = snakemake(
-        checkout, "-n", "--cores", "1", "--config", _predict_config("clinic_a", tmp_path / "empty"), check=False
-    )  # rule all asks for every configured set
-    assert proc.returncode != 0
-    assert f"ERROR: config key predict.clinic_a: image folder {tmp_path / 'empty'} holds no" in proc.stderr
-
-    proc = snakemake(checkout, "-n", "--cores", "1", "--config", _predict_config("bad name", tmp_path), check=False)
-    assert proc.returncode != 0 and "config key predict: 'bad name' does not match" in proc.stdout + proc.stderr
-
-    # only configured names are targets
-    _touch(tmp_path / "images", "a.jpg")
-    proc = snakemake(
-        checkout,
-        "-n",
-        "--cores",
-        "1",
-        "--config",
-        _predict_config("clinic_a", tmp_path / "images"),
-        "--",
-        "results/predict/clinic_b/predictions.csv",
-        check=False,
-    )
-    assert proc.returncode != 0 and "No rule to produce results/predict/clinic_b" in proc.stdout + proc.stderr
-
-
-@pytest.mark.workflow
-def test_rule_all_plans_predictions_only_for_configured_sets(tmp_path):
-    checkout = copy_checkout(tmp_path / "checkout")
-    assert not {j.rule for j in planned_jobs(checkout)} & PREDICT_RULES
-    _touch(tmp_path / "images", "a.jpg")
-    jobs = planned_jobs(checkout, "--config", _predict_config("clinic_a", tmp_path / "images"))
-    assert {(j.rule, j.wildcards.get("name")) for j in jobs if j.rule in PREDICT_RULES} == {
-        (rule, "clinic_a") for rule in PREDICT_RULES
-    }

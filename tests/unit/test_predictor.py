@@ -23,7 +23,7 @@ from lesionflow.predictor import (
 )
 from lesionflow.tta import DIHEDRAL, inverse_transform, transform
 
-from support import MEAN_PROBABILITY, PLAIN, MapModel, classifier, dark_is_lesion, segmenter
+from support.stubs import MEAN_PROBABILITY, PLAIN, MapModel, classifier, dark_is_lesion, segmenter
 
 SIZE = 16
 

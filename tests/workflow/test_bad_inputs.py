@@ -24,7 +24,7 @@ from lesionflow.demo import generate_demo
 from lesionflow.isic import FOLDERS, GROUPINGS_CSV, LABEL_CSV
 from lesionflow.layout import demo_spec
 
-from workflow_run import REPO, TEST_CONFIG, copy_checkout, snakemake
+from support.workflow import REPO, TEST_CONFIG, copy_checkout, snakemake
 
 pytestmark = pytest.mark.workflow
 

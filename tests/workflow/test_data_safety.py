@@ -26,8 +26,8 @@ from lesionflow.demo import DemoSpec, generate_demo
 from lesionflow.isic import FOLDERS, LABEL_CSV
 from lesionflow.layout import demo_spec
 
-from conftest import textured_rgb
-from workflow_run import REPO, TEST_CONFIG, copy_checkout, snakemake
+from support.images import textured_rgb
+from support.workflow import REPO, TEST_CONFIG, copy_checkout, snakemake
 
 pytestmark = pytest.mark.workflow
 

@@ -34,7 +34,7 @@ import yaml
 import lesionflow
 from lesionflow.models import load_model
 
-from workflow_run import TEST_CONFIG, copy_run, planned_jobs, snakemake
+from support.workflow import TEST_CONFIG, copy_run, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 

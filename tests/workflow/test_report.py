@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workflow_run import REPO, copy_run, snakemake
+from support.workflow import REPO, copy_run, snakemake
 
 pytestmark = pytest.mark.workflow
 

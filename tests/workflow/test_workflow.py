@@ -18,7 +18,7 @@ from PIL import Image
 
 from lesionflow.isic import CLASSES, FOLDERS
 
-from workflow_run import copy_checkout, copy_run, planned_jobs, snakemake
+from support.workflow import copy_checkout, copy_run, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
