@@ -257,6 +257,8 @@ def test_segmentation_setting_reruns_segmentation_and_after_but_not_caches(demo_
     jobs = planned_with(demo_run, tmp_path, "segmentation: {postprocess: {sigma: 2.0}}")
     assert {"evaluate_segmentation", "predict_masks", "mask_images", "train_classifier"} <= rules(jobs)
     assert "train_segmentation" not in rules(jobs)  # post-processing does not retrain
+    exported = {j.wildcards["stage"] for j in jobs if j.rule in ("describe_ensemble", "export_ensemble")}
+    assert exported >= {"segmentation"}  # the segmentation export carries the post-processing settings
     jobs = planned_with(demo_run, tmp_path, "segmentation: {training: {epochs: 5}}")
     assert sum(j.rule == "train_segmentation" for j in jobs) == 2
     assert not rules(jobs) & CACHE_RULES
@@ -269,7 +271,10 @@ def test_changed_test_image_reruns_only_test_set_jobs(demo_run, tmp_path):
         im.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(image, quality=90)
     jobs = planned_jobs(run)
     assert {"cache_task3_set", "predict_masks", "mask_images", "predict_classes"} <= rules(jobs)
+    assert "model_card" in rules(jobs)  # its Task 3 scores change
     assert not rules(jobs) & {
+        "export_ensemble",
+        "describe_ensemble",
         "train_segmentation",
         "train_classifier",
         "evaluate_segmentation",
