@@ -71,6 +71,32 @@ def fill_in_chunks(
     bar.close()
 
 
+def release_rows(array: np.ndarray, start: int, stop: int) -> None:
+    """Drop rows ``start``…``stop - 1`` of a memory-mapped array from this process's resident memory.
+
+    Reading a memory-mapped cache maps its pages into the process, and they count in its RSS (and against a
+    cluster job's memory limit) until unmapped. Rows already copied out are not needed again: telling the
+    kernel so (``MADV_DONTNEED`` on clean, file-backed pages) keeps the RSS of a pass over a large cache flat.
+    A no-op for arrays that are not memory-mapped, or where ``madvise`` is unavailable.
+    """
+    import mmap
+
+    base, mapping = array, getattr(array, "_mmap", None)
+    while mapping is None and getattr(base, "base", None) is not None:
+        base = base.base
+        mapping = getattr(base, "_mmap", None)
+    if mapping is None or not hasattr(mapping, "madvise") or stop <= start or not isinstance(array, np.memmap):
+        return
+    row_bytes = int(np.prod(array.shape[1:])) * array.itemsize
+    first = array.offset + start * row_bytes
+    aligned = first - first % mmap.PAGESIZE
+    length = (stop - start) * row_bytes + (first - aligned)
+    try:
+        mapping.madvise(mmap.MADV_DONTNEED, aligned, min(length, len(mapping) - aligned))
+    except (OSError, ValueError):
+        pass
+
+
 def load_cache(images: str | Path, index: str | Path, masks: str | Path | None = None) -> Cache:
     """Open a cache written by :func:`build_cache` (arrays memory-mapped, not read into memory)."""
     table = pd.read_csv(index, dtype={"image": str})

@@ -30,6 +30,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from . import isic
+from .cache import release_rows
 from .errors import InputError
 from .imageio import atomic_dir, atomic_path, read_mask, write_png
 from .postprocess import PostProcess, full_size_mask
@@ -217,7 +218,10 @@ class Predictor:
         indices = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
         for start in range(0, len(indices), self.chunk_size):
             part = indices[start : start + self.chunk_size]
-            yield part, self.predict(np.asarray(images[part]))
+            chunk = np.asarray(images[part])  # a copy
+            if len(part):
+                release_rows(images, int(part.min()), int(part.max()) + 1)  # a memory-mapped cache's pages
+            yield part, self.predict(chunk)
 
     def _batches(self, images: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
         size = BATCH_SIZE[self.spec.stage]

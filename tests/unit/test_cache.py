@@ -155,3 +155,19 @@ def test_exif_rotated_image_and_its_mask_line_up_on_the_stored_grid(tmp_path):
     with Image.open(tmp_path / "predicted" / isic.mask_name(image_id)) as predicted:
         assert predicted.size == ROTATED_LESION_SIZE[::-1]  # (W, H) of the stored grid
         assert _overlap(np.asarray(predicted) > 128, truth > 0) > 0.8
+
+
+def test_released_rows_of_a_memory_mapped_cache_read_back_the_same(tmp_path):
+    from lesionflow.cache import release_rows
+
+    path = tmp_path / "images.npy"
+    written = np.random.default_rng(0).integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
+    np.save(path, written)
+    mapped = np.load(path, mmap_mode="r")
+    first = np.array(mapped[5:30])
+    release_rows(mapped, 5, 30)  # pages dropped from memory, not the data
+    np.testing.assert_array_equal(mapped[5:30], first)
+    np.testing.assert_array_equal(mapped, written)
+    plain = written.copy()
+    release_rows(plain, 0, 40)  # not memory-mapped: nothing to do
+    np.testing.assert_array_equal(plain, written)
