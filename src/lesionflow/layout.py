@@ -23,10 +23,10 @@ _LABEL_FOLDER = {"train": "train_labels", "validation": "validation_labels", "te
 
 
 def demo_spec(demo_config: Mapping[str, Any]):
-    """The demo generator's spec from the ``demo`` section of the config."""
+    """The demo generator's spec from the ``demo`` section of the config (the schema fills in its defaults)."""
     from .demo import DemoSpec
 
-    return DemoSpec.from_dict({"seed": demo_config.get("seed", 2018), **demo_config.get("spec", {})})
+    return DemoSpec.from_dict({"seed": demo_config["seed"], **demo_config["spec"]})
 
 
 @dataclass(frozen=True)

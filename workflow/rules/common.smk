@@ -268,7 +268,7 @@ def confusion_inputs(wildcards):
 
 # ------------------------------------------------------------------ predicting on folders (predict.smk)
 
-PREDICT = config.get("predict") or {}
+PREDICT = config["predict"]
 # Only configured names are targets; with none configured the pattern matches nothing.
 PREDICT_NAME = "|".join(re.escape(name) for name in PREDICT) or "(?!)"
 
@@ -301,7 +301,7 @@ def all_outputs(wildcards):
         *expand("results/export/{stage}/{file}", stage=STAGES, file=["saved_model.pb", "model_card.json"]),
         *(expand("results/export/{stage}/model.onnx", stage=STAGES) if config["export"]["onnx"] else []),
         # predictions on the user's own image folders (config `predict`, predict.smk); none by default
-        *expand("results/predict/{name}/predictions.csv", name=list(config.get("predict") or {})),
+        *expand("results/predict/{name}/predictions.csv", name=list(PREDICT)),
         *report_outputs(),  # figures and tables for `snakemake --report` (report.smk)
     ]
     return outputs
