@@ -10,7 +10,7 @@ retrains that stage. This module imports no TensorFlow.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 Section = Mapping[str, Any]
@@ -144,9 +144,6 @@ class SegmentationTraining:
             speed=Speed.from_config(params["speed"]),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class ClassificationTraining:
@@ -181,9 +178,6 @@ class ClassificationTraining:
             augmentation=Augmentation.from_config(training["augmentation"]),
             speed=Speed.from_config(params["speed"]),
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def training_params(config: Section, stage: str) -> dict[str, Any]:

@@ -195,7 +195,7 @@ def test_a_training_job_killed_mid_epoch_resumes_on_rerun(demo_run, tmp_path, st
     model = load_model(fold / "model.keras", size)
     assert model.predict(np.zeros((1, size, size, 3), np.float32), verbose=0).shape[0] == 1
     record = json.loads((fold / "provenance.json").read_text())
-    assert record["epochs_run"] == EPOCHS and record["settings"]["epochs"] == EPOCHS
+    assert record["epochs_run"] == EPOCHS and record["settings"]["training"]["epochs"] == EPOCHS
     assert (
         "nothing to be done" in snakemake(workdir, *CONFIGS, "-n", "--cores", "2", target, config=None).stdout.lower()
     )
@@ -327,8 +327,9 @@ def test_every_model_records_settings_data_versions_and_device(demo_run, stage):
         settings = record["settings"]
         # the config values the model was trained with
         assert settings["seed"] == config["seed"] and settings["image_size"] == section["image_size"]
-        for key, value in {**section["model"], **section["training"]}.items():
-            assert settings[key] == value, (stage, fold, key)
+        for part in ("model", "training"):  # recorded as the config holds them
+            for key, value in section[part].items():
+                assert settings[part][key] == value, (stage, fold, part, key)
         assert record["fold"] == fold and record["epochs_run"] == section["training"]["epochs"]
         # the input data: every file's SHA-256, and one over all of them in order
         inputs = record["inputs"]

@@ -33,6 +33,6 @@ with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output, re
         data_key=data_hash,
     )
     record = provenance.record(
-        settings.to_dict(), inputs, used, (input_hashes, data_hash), fold=fold, epochs_run=len(history)
+        dict(snakemake.params.settings), inputs, used, (input_hashes, data_hash), fold=fold, epochs_run=len(history)
     )
     provenance.write_json(out.provenance, record)
