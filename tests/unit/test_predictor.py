@@ -85,16 +85,19 @@ def test_segmentation_folds_are_averaged_in_logit_space():
     np.testing.assert_allclose(prob, 0.75, rtol=1e-5)  # sigmoid((logit(0.9) + 0) / 2) = 0.75, not 0.7
 
 
+def _votes_for(column: int, others: float = 0.0) -> MapModel:
+    """A classifier that gives every image ``column`` (probability 1) and ``others`` to each other class."""
+
+    def model(batch):
+        prob = np.full((len(batch), len(isic.CLASSES)), others, np.float32)
+        prob[:, column] = 1.0
+        return prob
+
+    return MapModel(model)
+
+
 def test_classifier_folds_are_averaged_as_probabilities():
-    def one_hot(column):
-        def model(batch):
-            prob = np.full((len(batch), 7), 0.0, np.float32)
-            prob[:, column] = 1.0
-            return prob
-
-        return MapModel(model)
-
-    prob = class_probabilities(classifier([one_hot(0), one_hot(2)], SIZE), _images(3))
+    prob = class_probabilities(classifier([_votes_for(0), _votes_for(2)], SIZE), _images(3))
     np.testing.assert_allclose(prob, np.tile([0.5, 0, 0.5, 0, 0, 0, 0], (3, 1)))
 
 
@@ -132,15 +135,8 @@ def test_each_held_out_image_is_predicted_by_its_own_folds_model_only():
     ids = [f"ISIC_{i:07d}" for i in range(5)]
     folds = np.array([0, 1, 0, 1, 1])
 
-    def fold_model(column):
-        def model(batch):
-            prob = np.full((len(batch), 7), 0.01, np.float32)
-            prob[:, column] = 1.0
-            return prob
-
-        return MapModel(model)
-
-    table = held_out_probabilities(classifier([fold_model(3), fold_model(5)], SIZE), _images(5), ids, folds)
+    folds_models = classifier([_votes_for(3, others=0.01), _votes_for(5, others=0.01)], SIZE)
+    table = held_out_probabilities(folds_models, _images(5), ids, folds)
     table = table.set_index("image").loc[ids]
     assert table["fold"].tolist() == folds.tolist()
     assert table[list(isic.CLASSES)].to_numpy().argmax(axis=1).tolist() == [3, 5, 3, 5, 5]
