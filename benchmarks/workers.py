@@ -93,21 +93,48 @@ ENCODER_CASES = [  # (model, encoder)
 ]
 
 
+def _device_name(backend: str) -> str:
+    """The first device of a non-TensorFlow Keras backend, e.g. "gpu NVIDIA H200 (jax)"."""
+    if backend == "jax":
+        import jax
+
+        first = jax.devices()[0]
+        return f"{first.platform} {getattr(first, 'device_kind', '')} (jax)".strip()
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return f"gpu {torch.cuda.get_device_name(0)} (torch)"
+        return "cpu (torch)"
+    return f"unknown device ({backend})"
+
+
 def encoder_case(kind: str, encoder: str, size: int, n: int, speed: dict) -> None:
     """Images/s of one training epoch (after a warm-up step that traces) and one prediction pass.
 
     Random inputs; weights=None; losses binary/categorical cross-entropy; batch 32 for the U-Net at 224
     (config/isic2018.yaml), else 16; the U-Net decoder of config/isic2018.yaml at 224, of config.yaml below.
     ``speed`` is the config's speed section (precision, xla, deterministic), applied as a training job does.
+    The models are backend-neutral Keras 3: with ``KERAS_BACKEND=jax`` (or torch) they are timed on that
+    backend, without TensorFlow; there precision and XLA apply as in Keras, and ``deterministic`` (a
+    TensorFlow setting) does not.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
 
-    from lesionflow import device
-    from lesionflow.settings import Speed
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend == "tensorflow":
+        from lesionflow import device
+        from lesionflow.settings import Speed
 
-    used = device.configure(threads=len(os.sched_getaffinity(0)), seed=0, speed=Speed.from_config(speed))
-    import keras
+        used = device.configure(threads=len(os.sched_getaffinity(0)), seed=0, speed=Speed.from_config(speed))
+        import keras
+    else:
+        import keras
+
+        keras.utils.set_random_seed(0)
+        keras.mixed_precision.set_global_policy(speed["precision"])
+        used = _device_name(backend)
 
     from lesionflow.models import build_classifier, build_unet
 
