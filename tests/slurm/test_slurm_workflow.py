@@ -66,7 +66,7 @@ def test_test_set_masks_through_the_user_profile(slurm_cluster, tmp_path):
     jobs = slurm_cluster.jobs(run_id=_run_id(output))
     ran = sorted(job.rule for job in jobs)
     # every job of the plan ran as a SLURM job (the demo generator, 3 input checks, 2 caches, folds,
-    # 2 folds, 1 prediction)
+    # 2 folds, the ensemble's description, 1 prediction)
     assert ran == sorted(
         [
             "demo_data",
@@ -78,6 +78,7 @@ def test_test_set_masks_through_the_user_profile(slurm_cluster, tmp_path):
             "segmentation_folds",
             "train_segmentation",
             "train_segmentation",
+            "describe_ensemble",
             "predict_masks",
         ]
     ), ran
