@@ -69,6 +69,9 @@ def test_fresh_clone_plans_the_whole_dag_with_the_default_config(tmp_path):
     assert counts["train_segmentation"] == 3 and counts["train_classifier"] == 3  # one job per fold
     assert counts["predict_masks"] == 3 and counts["mask_images"] == 3 and counts["predict_classes"] == 3
     assert counts["score_masks"] == 1 and counts["score_predictions"] == 1  # the demo has test ground truth
+    # each stage's ensemble: its description, its SavedModel and its model card (no ONNX unless asked for)
+    assert counts["describe_ensemble"] == counts["export_ensemble"] == counts["model_card"] == 2
+    assert "export_onnx" not in counts
 
 
 def test_single_target_plans_segmentation_and_the_test_set_only(tmp_path):
