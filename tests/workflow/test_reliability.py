@@ -30,6 +30,7 @@ import psutil
 import pytest
 import tensorflow as tf
 import yaml
+from snakemake.utils import validate
 
 import lesionflow
 from lesionflow.models import load_model
@@ -46,7 +47,8 @@ STAGES = {"segmentation": "train_segmentation", "classification": "train_classif
 
 
 def merged_config(workdir: Path, *files: str) -> dict:
-    """config/config.yaml with ``files`` merged over it, key by key, as Snakemake merges config files."""
+    """config/config.yaml with ``files`` merged over it, key by key, as Snakemake merges config files, and
+    the schema's defaults filled in, as the workflow's validation fills them."""
 
     def merge(into: dict, new: dict) -> dict:
         for key, value in new.items():
@@ -56,6 +58,7 @@ def merged_config(workdir: Path, *files: str) -> dict:
     config = yaml.safe_load((workdir / "config/config.yaml").read_text())
     for name in files:
         merge(config, yaml.safe_load((workdir / name).read_text()))
+    validate(config, str(workdir / "workflow/schemas/config.schema.yaml"))
     return config
 
 
