@@ -77,15 +77,13 @@ def release_rows(array: np.ndarray, start: int, stop: int) -> None:
     Reading a memory-mapped cache maps its pages into the process, and they count in its RSS (and against a
     cluster job's memory limit) until unmapped. Rows already copied out are not needed again: telling the
     kernel so (``MADV_DONTNEED`` on clean, file-backed pages) keeps the RSS of a pass over a large cache flat.
-    A no-op for arrays that are not memory-mapped, or where ``madvise`` is unavailable.
+    A no-op for arrays that are not a whole memory-mapped file (as :func:`load_cache` opens them; a view's
+    ``offset`` is its parent's, so its rows cannot be located), or where ``madvise`` is unavailable.
     """
     import mmap
 
-    base, mapping = array, getattr(array, "_mmap", None)
-    while mapping is None and getattr(base, "base", None) is not None:
-        base = base.base
-        mapping = getattr(base, "_mmap", None)
-    if mapping is None or not hasattr(mapping, "madvise") or stop <= start or not isinstance(array, np.memmap):
+    mapping = array.base if isinstance(array, np.memmap) else None
+    if not isinstance(mapping, mmap.mmap) or not hasattr(mapping, "madvise") or stop <= start:
         return
     row_bytes = int(np.prod(array.shape[1:])) * array.itemsize
     first = array.offset + start * row_bytes

@@ -38,8 +38,6 @@ from .tta import DIHEDRAL, inverse_transform, transform
 
 log = logging.getLogger(__name__)
 
-#: The file that describes a stage's fold ensemble, beside its ``fold_<k>`` folders.
-ENSEMBLE_FILE = "ensemble.json"
 #: Images per chunk: bounds the float arrays of one chunk (256 × 224² × 4 B ≈ 51 MB per map).
 CHUNK = 256
 #: Images per network call.
