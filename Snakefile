@@ -23,10 +23,11 @@ include: "workflow/rules/classification.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/export.smk"
+include: "workflow/rules/experiments.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs,
-    default_target: True

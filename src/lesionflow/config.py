@@ -16,12 +16,12 @@ def load_schema(path: str | Path) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
-def check_config(config: dict[str, Any], schema_path: str | Path) -> None:
-    """Raise InputError naming the dotted key (e.g. ``segmentation.folds``) of the first invalid value."""
-    validator = jsonschema.Draft202012Validator(load_schema(schema_path))
+def config_error(config: dict[str, Any], schema: dict[str, Any]) -> tuple[str, str] | None:
+    """The dotted key (e.g. ``segmentation.folds``) of the first invalid value and the problem; None if valid."""
+    validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:
-        return
+        return None
     key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     message = error.message
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -30,4 +30,11 @@ def check_config(config: dict[str, Any], schema_path: str | Path) -> None:
         message = f"unknown key(s) {', '.join(map(repr, unknown))} (known keys: {', '.join(known)})"
     elif "errorMessage" in error.schema:  # the schema's explanation, e.g. of a rule between two keys
         message = f"{message} ({error.schema['errorMessage']})"
-    raise InputError(f"config key {key}: {message}")
+    return key, message
+
+
+def check_config(config: dict[str, Any], schema_path: str | Path) -> None:
+    """Raise InputError naming the dotted key (e.g. ``segmentation.folds``) of the first invalid value."""
+    if error := config_error(config, load_schema(schema_path)):
+        key, message = error
+        raise InputError(f"config key {key}: {message}")

@@ -76,7 +76,8 @@ class PlannedJob:
     wildcards: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     def __str__(self) -> str:
-        return self.rule + "".join(f" {k}={v}" for k, v in sorted(self.wildcards.items()))
+        """``rule k=v ...``; an empty wildcard (the base configuration's ``exp_dir``) is left out."""
+        return self.rule + "".join(f" {k}={v}" for k, v in sorted(self.wildcards.items()) if v)
 
 
 _RULE = re.compile(r"^(?:local)?rule (\w+):$")

@@ -53,7 +53,14 @@ def test_every_schema_key_is_described_in_config_readme():
 
 
 @pytest.mark.parametrize(
-    "path", ["config/config.yaml", "config/isic2018.yaml", "config/original.yaml", ".test/config.yaml"]
+    "path",
+    [
+        "config/config.yaml",
+        "config/isic2018.yaml",
+        "config/original.yaml",
+        "config/experiments/class_weights.yaml",
+        ".test/config.yaml",
+    ],
 )
 def test_shipped_configs_are_valid(path):
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())

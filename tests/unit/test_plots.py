@@ -424,3 +424,58 @@ def test_save_figure_leaves_nothing_when_writing_fails(tmp_path):
     with pytest.raises(ValueError):
         plots.save_figure(fig, tmp_path / "curves.notaformat")
     assert list(tmp_path.iterdir()) == []
+
+
+def _comparison() -> pd.DataFrame:
+    from lesionflow.experiments import comparison_table
+
+    def record(values, key):
+        return {"folds": {f"fold_{k}": {key: v} for k, v in enumerate(values)}, "mean": {key: float(np.mean(values))}}
+
+    return comparison_table(
+        {
+            "base": {
+                "segmentation": record([0.7, 0.8], "jaccard"),
+                "classification": record([0.5, 0.7], "balanced_accuracy"),
+            },
+            "ones": {
+                "segmentation": record([0.7, 0.8], "jaccard"),
+                "classification": record([0.3, 0.4], "balanced_accuracy"),
+            },
+        }
+    )
+
+
+def test_experiments_figure_has_a_bar_per_experiment_and_fold_and_the_mean():
+    fig = plots.experiments_figure(_comparison(), "classification")
+    (ax,) = fig.axes
+    assert ax.get_title() == "balanced accuracy"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["fold 0", "fold 1", "mean"]
+    bars = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert sorted(round(b.get_height(), 6) for b in bars) == sorted([0.5, 0.7, 0.6, 0.3, 0.4, 0.35])
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["base", "ones"]
+    plt.close(fig)
+    with pytest.raises(InputError, match="lack threshold_jaccard, jaccard"):
+        plots.experiments_figure(_comparison().drop(columns="jaccard"), "segmentation")
+
+
+def test_experiments_table_shows_each_change_what_is_reused_and_mean_scores():
+    described = {
+        "base": {
+            "folder": "results/",
+            "changes": [],
+            "reads": {"segmentation": "results/", "classification": "results/"},
+        },
+        "ones": {
+            "folder": "results/experiments/ones/",
+            "changes": [{"key": "classification.training.class_weights", "base": "balanced", "value": "ones"}],
+            "reads": {"segmentation": "results/", "classification": "results/experiments/ones/"},
+        },
+    }
+    table = plots.experiments_table(described, _comparison()).set_index("experiment")
+    assert table.loc["ones", "changes"] == "classification.training.class_weights: balanced → ones"
+    assert table.loc["ones", "reuses"] == "segmentation from results/"
+    assert table.loc["base", "changes"] == "(base)" and table.loc["base", "reuses"] == "nothing"
+    assert table.loc["ones", "classification balanced_accuracy"] == pytest.approx(0.35)
+    assert table.loc["base", "segmentation jaccard"] == pytest.approx(0.75)

@@ -1,23 +1,21 @@
-# Classification: lesion-grouped folds, one classifier per fold, evaluation, a submission CSV per set.
-
-CLS_CACHE = dict(
-    images="results/cache/masked_train/images.npy",
-    index="results/cache/masked_train/index.csv",
-)
+# Classification: lesion-grouped folds, one classifier per fold, evaluation, a submission CSV per set; for
+# the base configuration and each experiment (results/{exp_dir}, common.smk).
 
 
 rule classification_folds:
     input:
         checked="results/checks/labels.json",
-        index="results/cache/masked_train/index.csv",
+        index=lambda w: cls_training_cache(w)["index"],
         labels=lambda w: DATA.labels_csv("train"),
         groupings=lambda w: DATA.groupings_csv(),
     output:
-        "results/classification/folds.csv",
+        "results/{exp_dir}classification/folds.csv",
     log:
-        f"{LOGS}/classification/folds.log",
+        f"{LOGS}/{{exp_dir}}classification/folds.log",
     benchmark:
-        f"{BENCH}/classification/folds.tsv"
+        f"{BENCH}/{{exp_dir}}classification/folds.tsv"
+    wildcard_constraints:
+        exp_dir=owners("classification"),
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -25,25 +23,27 @@ rule classification_folds:
         mem_mb=500,
         runtime=5,
     params:
-        folds=config["classification"]["folds"],
-        seed=config["seed"],
+        folds=lambda w: settings(w)["classification"]["folds"],
+        seed=lambda w: settings(w)["seed"],
     script:
         "../scripts/classification_folds.py"
 
 
 rule train_classifier:
     input:
-        **CLS_CACHE,
+        unpack(cls_training_cache),
         labels=lambda w: DATA.labels_csv("train"),
-        folds="results/classification/folds.csv",
+        folds="results/{exp_dir}classification/folds.csv",
     output:
-        model="results/classification/fold_{fold}/model.keras",
-        history="results/classification/fold_{fold}/history.csv",
-        provenance="results/classification/fold_{fold}/provenance.json",
+        model="results/{exp_dir}classification/fold_{fold}/model.keras",
+        history="results/{exp_dir}classification/fold_{fold}/history.csv",
+        provenance="results/{exp_dir}classification/fold_{fold}/provenance.json",
     log:
-        f"{LOGS}/classification/train_fold_{{fold}}.log",
+        f"{LOGS}/{{exp_dir}}classification/train_fold_{{fold}}.log",
     benchmark:
-        f"{BENCH}/classification/train_fold_{{fold}}.tsv"
+        f"{BENCH}/{{exp_dir}}classification/train_fold_{{fold}}.tsv"
+    wildcard_constraints:
+        exp_dir=owners("classification"),
     conda:
         "../envs/tensorflow.yaml"
     threads: config["classification"]["resources"]["threads"]
@@ -57,18 +57,20 @@ rule train_classifier:
 
 rule evaluate_classifier:
     input:
-        **CLS_CACHE,
+        unpack(cls_training_cache),
         labels=lambda w: DATA.labels_csv("train"),
-        folds="results/classification/folds.csv",
+        folds="results/{exp_dir}classification/folds.csv",
         ensemble=CLS_ENSEMBLE,
-        models=cls_models(),
+        models=cls_models,
     output:
-        metrics="results/metrics/classification.json",
-        predictions="results/classification/evaluation_predictions.csv",  # plotted by report.smk
+        metrics="results/{exp_dir}metrics/classification.json",
+        predictions="results/{exp_dir}classification/evaluation_predictions.csv",  # plotted by report.smk
     log:
-        f"{LOGS}/classification/evaluate.log",
+        f"{LOGS}/{{exp_dir}}classification/evaluate.log",
     benchmark:
-        f"{BENCH}/classification/evaluate.tsv"
+        f"{BENCH}/{{exp_dir}}classification/evaluate.tsv"
+    wildcard_constraints:
+        exp_dir=owners("classification"),
     conda:
         "../envs/tensorflow.yaml"
     threads: config["classification"]["resources"]["threads"]
@@ -80,16 +82,17 @@ rule evaluate_classifier:
 
 rule predict_classes:
     input:
-        images="results/cache/masked_{set}/images.npy",
-        index="results/cache/masked_{set}/index.csv",
+        unpack(masked_cache),
         ensemble=CLS_ENSEMBLE,
-        models=cls_models(),
+        models=cls_models,
     output:
-        "results/predictions/{set}.csv",
+        "results/{exp_dir}predictions/{set}.csv",
     log:
-        f"{LOGS}/classification/predict_{{set}}.log",
+        f"{LOGS}/{{exp_dir}}classification/predict_{{set}}.log",
     benchmark:
-        f"{BENCH}/classification/predict_{{set}}.tsv"
+        f"{BENCH}/{{exp_dir}}classification/predict_{{set}}.tsv"
+    wildcard_constraints:
+        exp_dir=owners("classification"),
     conda:
         "../envs/tensorflow.yaml"
     threads: config["classification"]["resources"]["threads"]
@@ -101,14 +104,16 @@ rule predict_classes:
 
 rule score_predictions:
     input:
-        predictions="results/predictions/{set}.csv",
+        predictions="results/{exp_dir}predictions/{set}.csv",
         labels=lambda w: DATA.labels_csv(w.set),
     output:
-        "results/metrics/classification_{set}.json",
+        "results/{exp_dir}metrics/classification_{set}.json",
     log:
-        f"{LOGS}/classification/score_{{set}}.log",
+        f"{LOGS}/{{exp_dir}}classification/score_{{set}}.log",
     benchmark:
-        f"{BENCH}/classification/score_{{set}}.tsv"
+        f"{BENCH}/{{exp_dir}}classification/score_{{set}}.tsv"
+    wildcard_constraints:
+        exp_dir=owners("classification"),
     conda:
         "../envs/data.yaml"
     threads: 1

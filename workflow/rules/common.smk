@@ -11,9 +11,10 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # use the package from this checkout
 
 from lesionflow import isic, layout, userimages  # noqa: E402
+from lesionflow import experiments as variants  # noqa: E402
 from lesionflow import resources as job_resources  # noqa: E402
 from lesionflow import settings as typed_settings  # noqa: E402
-from lesionflow.config import check_config  # noqa: E402
+from lesionflow.config import check_config, load_schema  # noqa: E402
 from lesionflow.errors import InputError  # noqa: E402
 
 
@@ -29,6 +30,65 @@ try:
 except InputError as exc:
     stop(exc)
 validate(config, schema="../schemas/config.schema.yaml")
+
+
+# ------------------------------------------------------------------ experiments (lesionflow.experiments)
+# The base configuration and each experiment of the config's `experiments` section. A rule's outputs lie
+# under results/{exp_dir}: exp_dir is "" for the base configuration and "experiments/NAME/" for an
+# experiment; a rule runs only for the configurations that compute its step themselves (owners), and
+# reads an earlier step's outputs from the folder that computed them (step_dir).
+try:
+    EXPERIMENTS = variants.plan_experiments(
+        config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+    )
+except InputError as exc:
+    stop(exc)
+BY_FOLDER = {variant.folder: variant for variant in EXPERIMENTS.values()}
+COMPARISON = "results/experiments/comparison.csv"
+
+
+def experiment(wildcards):
+    """The configuration (base or experiment) whose outputs a job writes."""
+    return BY_FOLDER[wildcards.exp_dir]
+
+
+def settings(wildcards):
+    """The job's configuration: the config with its experiment's overrides merged in."""
+    return experiment(wildcards).config
+
+
+def step_dir(wildcards, step):
+    """The folder under results/ that holds ``step``'s outputs for the job's configuration."""
+    return experiment(wildcards).source(step)
+
+
+def owners(step):
+    """The exp_dir values of the configurations that compute ``step`` themselves (for wildcard_constraints)."""
+    return variants.owners_pattern(EXPERIMENTS, step)
+
+
+def comparison_inputs(stage):
+    """Each configuration's held-out metrics of ``stage``, base first, from the folder that computed them."""
+    return [f"results/{variant.source(stage)}metrics/{stage}.json" for variant in EXPERIMENTS.values()]
+
+
+def described_experiments():
+    """What results/experiments/experiments.json records: each configuration's overrides, changed settings and
+    the folders its steps are read from (a change rewrites it)."""
+    base = EXPERIMENTS[variants.BASE]
+    return {name: variant.describe(base) for name, variant in EXPERIMENTS.items()}
+
+
+def experiment_outputs():
+    """The comparison of the experiments and its report figures; nothing when none is configured."""
+    if len(EXPERIMENTS) == 1:
+        return []
+    return [
+        COMPARISON,
+        f"{REPORT}/experiments/segmentation_comparison.png",
+        f"{REPORT}/experiments/classification_comparison.png",
+        f"{REPORT}/experiments/experiments.html",
+    ]
 
 
 DATA_DIR = Path(config["data_dir"])
@@ -115,9 +175,9 @@ def gpu_resources(stage):
 
 
 def training_params(stage):
-    """A stage's image size, seed, model, training and speed settings, nested as in the config
-    (lesionflow.settings reads them): a change retrains that stage's fold models."""
-    return typed_settings.training_params(config, stage)
+    """A stage's image size, seed, model, training and speed settings for the job's configuration, nested as
+    in the config (lesionflow.settings reads them): a change retrains that stage's fold models."""
+    return lambda wildcards: typed_settings.training_params(settings(wildcards), stage)
 
 
 def check_inputs(wildcards):
@@ -153,31 +213,53 @@ def checked_ground_truth():
 STAGES = ["segmentation", "classification"]
 
 
-def fold_models(stage):
-    """A stage's fold models (segmentation or classification), in fold order."""
-    folds = SEG_FOLDS if stage == "segmentation" else CLS_FOLDS
-    return expand("results/{stage}/fold_{fold}/model.keras", stage=stage, fold=folds)
+def fold_models(stage, exp_dir=""):
+    """A stage's fold models (segmentation or classification) of one configuration, in fold order."""
+    folds = range(BY_FOLDER[exp_dir].config[stage]["folds"])
+    return expand(f"results/{exp_dir}{stage}/fold_{{fold}}/model.keras", fold=folds)
 
 
-def seg_models(wildcards=None):
-    return fold_models("segmentation")
+def seg_models(wildcards):
+    return fold_models("segmentation", wildcards.exp_dir)
 
 
-def cls_models(wildcards=None):
-    return fold_models("classification")
+def cls_models(wildcards):
+    return fold_models("classification", wildcards.exp_dir)
 
 
-def ensemble_params(stage):
-    """What results/{stage}/ensemble.json records besides its models: a change rewrites it."""
-    settings = config[stage]
+def ensemble_params(stage, exp_dir=""):
+    """What results/{exp_dir}{stage}/ensemble.json records besides its models: a change rewrites it."""
+    section = BY_FOLDER[exp_dir].config[stage]
     described = dict(
-        image_size=settings["image_size"], encoder=settings["model"]["encoder"], tta=settings["prediction"]["tta"]
+        image_size=section["image_size"], encoder=section["model"]["encoder"], tta=section["prediction"]["tta"]
     )
     if stage == "segmentation":
-        described["postprocess"] = dict(settings["postprocess"])
+        described["postprocess"] = dict(section["postprocess"])
     else:
-        described["combination"] = {key: settings["prediction"][key] for key in ("ensemble", "min_probability")}
+        described["combination"] = {key: section["prediction"][key] for key in ("ensemble", "min_probability")}
     return described
+
+
+def seg_cache(wildcards):
+    """The segmentation training cache (images, masks, index) of the job's configuration."""
+    folder = f"results/{step_dir(wildcards, 'cache')}cache/seg_train"
+    return dict(images=f"{folder}/images.npy", masks=f"{folder}/masks.npy", index=f"{folder}/index.csv")
+
+
+def set_cache(wildcards):
+    """A Task 3 set's resize cache (images, index) for the U-Net, of the job's configuration."""
+    folder = f"results/{step_dir(wildcards, 'cache')}cache/{wildcards.set}"
+    return dict(images=f"{folder}/images.npy", index=f"{folder}/index.csv")
+
+
+def masked_cache(wildcards, image_set=None):
+    """A set's masked crops as the classifier reads them (images, index), of the job's configuration."""
+    folder = f"results/{step_dir(wildcards, 'masked')}cache/masked_{image_set or wildcards.set}"
+    return dict(images=f"{folder}/images.npy", index=f"{folder}/index.csv")
+
+
+def cls_training_cache(wildcards):
+    return masked_cache(wildcards, "train")
 
 
 def model_card_inputs(wildcards):
@@ -198,8 +280,8 @@ def model_card_inputs(wildcards):
     return inputs
 
 
-SEG_ENSEMBLE = "results/segmentation/ensemble.json"
-CLS_ENSEMBLE = "results/classification/ensemble.json"
+SEG_ENSEMBLE = "results/{exp_dir}segmentation/ensemble.json"
+CLS_ENSEMBLE = "results/{exp_dir}classification/ensemble.json"
 
 
 def ground_truth_sets(kind):
@@ -303,5 +385,6 @@ def all_outputs(wildcards):
         # predictions on the user's own image folders (config `predict`, predict.smk); none by default
         *expand("results/predict/{name}/predictions.csv", name=list(PREDICT)),
         *report_outputs(),  # figures and tables for `snakemake --report` (report.smk)
+        *experiment_outputs(),  # the config's experiments compared (experiments.smk)
     ]
     return outputs

@@ -102,20 +102,22 @@ rule cache_segmentation_training:
     input:
         checked="results/checks/seg_train.json",  # its images and masks: a changed file reruns the check
     output:
-        images="results/cache/seg_train/images.npy",
-        masks="results/cache/seg_train/masks.npy",
-        index="results/cache/seg_train/index.csv",
+        images="results/{exp_dir}cache/seg_train/images.npy",
+        masks="results/{exp_dir}cache/seg_train/masks.npy",
+        index="results/{exp_dir}cache/seg_train/index.csv",
     log:
-        f"{LOGS}/cache/seg_train.log",
+        f"{LOGS}/{{exp_dir}}cache/seg_train.log",
     benchmark:
-        f"{BENCH}/cache/seg_train.tsv"
+        f"{BENCH}/{{exp_dir}}cache/seg_train.tsv"
+    wildcard_constraints:
+        exp_dir=owners("cache"),
     conda:
         "../envs/data.yaml"
     threads: config["resize"]["threads"]
     resources:
         **retried(mem_mb=1000, runtime=60),
     params:
-        size=config["segmentation"]["image_size"],
+        size=lambda w: settings(w)["segmentation"]["image_size"],
     script:
         "../scripts/resize_cache.py"
 
@@ -124,18 +126,20 @@ rule cache_task3_set:
     input:
         checked="results/checks/{set}.json",  # its images: a changed image reruns the check
     output:
-        images="results/cache/{set}/images.npy",
-        index="results/cache/{set}/index.csv",
+        images="results/{exp_dir}cache/{set}/images.npy",
+        index="results/{exp_dir}cache/{set}/index.csv",
     log:
-        f"{LOGS}/cache/{{set}}.log",
+        f"{LOGS}/{{exp_dir}}cache/{{set}}.log",
     benchmark:
-        f"{BENCH}/cache/{{set}}.tsv"
+        f"{BENCH}/{{exp_dir}}cache/{{set}}.tsv"
+    wildcard_constraints:
+        exp_dir=owners("cache"),
     conda:
         "../envs/data.yaml"
     threads: config["resize"]["threads"]
     resources:
         **retried(mem_mb=1000, runtime=60),
     params:
-        size=config["segmentation"]["image_size"],
+        size=lambda w: settings(w)["segmentation"]["image_size"],
     script:
         "../scripts/resize_cache.py"

@@ -5,15 +5,16 @@
 
 rule describe_ensemble:
     input:
-        models=lambda w: fold_models(w.stage),
+        models=lambda w: fold_models(w.stage, w.exp_dir),
     output:
-        "results/{stage}/ensemble.json",
+        "results/{exp_dir}{stage}/ensemble.json",
     log:
-        f"{LOGS}/{{stage}}/ensemble.log",
+        f"{LOGS}/{{exp_dir}}{{stage}}/ensemble.log",
     benchmark:
-        f"{BENCH}/{{stage}}/ensemble.tsv"
+        f"{BENCH}/{{exp_dir}}{{stage}}/ensemble.tsv"
     wildcard_constraints:
         stage="segmentation|classification",
+        exp_dir=owners("classification"),  # every configuration that computes a step of its own
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -21,6 +22,6 @@ rule describe_ensemble:
         mem_mb=500,
         runtime=5,
     params:
-        ensemble=lambda w: ensemble_params(w.stage),
+        ensemble=lambda w: ensemble_params(w.stage, w.exp_dir),
     script:
         "../scripts/describe_ensemble.py"

@@ -36,8 +36,8 @@ rule predict_folder_masks:
     input:
         images="results/cache/predict/{name}/images.npy",
         index="results/cache/predict/{name}/index.csv",
-        ensemble=SEG_ENSEMBLE,
-        models=seg_models(),
+        ensemble="results/segmentation/ensemble.json",  # the base configuration's ensembles
+        models=fold_models("segmentation"),
     output:
         directory("results/predict/{name}/masks"),
     log:
@@ -89,8 +89,8 @@ rule predict_folder_classes:
     input:
         images="results/cache/predict/{name}/masked_images.npy",
         index="results/cache/predict/{name}/masked_index.csv",
-        ensemble=CLS_ENSEMBLE,
-        models=cls_models(),
+        ensemble="results/classification/ensemble.json",
+        models=fold_models("classification"),
     output:
         "results/predict/{name}/predictions.csv",
     log:

@@ -1,21 +1,18 @@
-# Segmentation: folds, one U-Net per fold, held-out evaluation, masks for every Task 3 set.
-
-SEG_CACHE = dict(
-    images="results/cache/seg_train/images.npy",
-    masks="results/cache/seg_train/masks.npy",
-    index="results/cache/seg_train/index.csv",
-)
+# Segmentation: folds, one U-Net per fold, held-out evaluation, masks for every Task 3 set; for the base
+# configuration and each experiment that changes a setting of this step (results/{exp_dir}, common.smk).
 
 
 rule segmentation_folds:
     input:
-        index="results/cache/seg_train/index.csv",
+        index=lambda w: seg_cache(w)["index"],
     output:
-        "results/segmentation/folds.csv",
+        "results/{exp_dir}segmentation/folds.csv",
     log:
-        f"{LOGS}/segmentation/folds.log",
+        f"{LOGS}/{{exp_dir}}segmentation/folds.log",
     benchmark:
-        f"{BENCH}/segmentation/folds.tsv"
+        f"{BENCH}/{{exp_dir}}segmentation/folds.tsv"
+    wildcard_constraints:
+        exp_dir=owners("segmentation"),
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -23,25 +20,27 @@ rule segmentation_folds:
         mem_mb=500,
         runtime=5,
     params:
-        folds=config["segmentation"]["folds"],
-        seed=config["seed"],
+        folds=lambda w: settings(w)["segmentation"]["folds"],
+        seed=lambda w: settings(w)["seed"],
     script:
         "../scripts/make_folds.py"
 
 
 rule train_segmentation:
     input:
-        **SEG_CACHE,
+        unpack(seg_cache),
         labels_checked=labels_check,  # a bad label CSV fails before training starts
-        folds="results/segmentation/folds.csv",
+        folds="results/{exp_dir}segmentation/folds.csv",
     output:
-        model="results/segmentation/fold_{fold}/model.keras",
-        history="results/segmentation/fold_{fold}/history.csv",
-        provenance="results/segmentation/fold_{fold}/provenance.json",
+        model="results/{exp_dir}segmentation/fold_{fold}/model.keras",
+        history="results/{exp_dir}segmentation/fold_{fold}/history.csv",
+        provenance="results/{exp_dir}segmentation/fold_{fold}/provenance.json",
     log:
-        f"{LOGS}/segmentation/train_fold_{{fold}}.log",
+        f"{LOGS}/{{exp_dir}}segmentation/train_fold_{{fold}}.log",
     benchmark:
-        f"{BENCH}/segmentation/train_fold_{{fold}}.tsv"
+        f"{BENCH}/{{exp_dir}}segmentation/train_fold_{{fold}}.tsv"
+    wildcard_constraints:
+        exp_dir=owners("segmentation"),
     conda:
         "../envs/tensorflow.yaml"
     threads: config["segmentation"]["resources"]["threads"]
@@ -55,19 +54,21 @@ rule train_segmentation:
 
 rule evaluate_segmentation:
     input:
-        images=SEG_CACHE["images"],
-        index=SEG_CACHE["index"],
-        folds="results/segmentation/folds.csv",
+        images=lambda w: seg_cache(w)["images"],
+        index=lambda w: seg_cache(w)["index"],
+        folds="results/{exp_dir}segmentation/folds.csv",
         ensemble=SEG_ENSEMBLE,
-        models=seg_models(),
+        models=seg_models,
         truth_masks=lambda w: DATA.mask_paths("seg_train"),
     output:
-        metrics="results/metrics/segmentation.json",
-        per_image="results/segmentation/evaluation_per_image.csv",
+        metrics="results/{exp_dir}metrics/segmentation.json",
+        per_image="results/{exp_dir}segmentation/evaluation_per_image.csv",
     log:
-        f"{LOGS}/segmentation/evaluate.log",
+        f"{LOGS}/{{exp_dir}}segmentation/evaluate.log",
     benchmark:
-        f"{BENCH}/segmentation/evaluate.tsv"
+        f"{BENCH}/{{exp_dir}}segmentation/evaluate.tsv"
+    wildcard_constraints:
+        exp_dir=owners("segmentation"),
     conda:
         "../envs/tensorflow.yaml"
     threads: config["segmentation"]["resources"]["threads"]
@@ -79,16 +80,17 @@ rule evaluate_segmentation:
 
 rule predict_masks:
     input:
-        images="results/cache/{set}/images.npy",
-        index="results/cache/{set}/index.csv",
+        unpack(set_cache),
         ensemble=SEG_ENSEMBLE,
-        models=seg_models(),
+        models=seg_models,
     output:
-        directory("results/masks/{set}"),
+        directory("results/{exp_dir}masks/{set}"),
     log:
-        f"{LOGS}/segmentation/predict_{{set}}.log",
+        f"{LOGS}/{{exp_dir}}segmentation/predict_{{set}}.log",
     benchmark:
-        f"{BENCH}/segmentation/predict_{{set}}.tsv"
+        f"{BENCH}/{{exp_dir}}segmentation/predict_{{set}}.tsv"
+    wildcard_constraints:
+        exp_dir=owners("segmentation"),
     conda:
         "../envs/tensorflow.yaml"
     threads: config["segmentation"]["resources"]["threads"]
@@ -100,15 +102,17 @@ rule predict_masks:
 
 rule score_masks:
     input:
-        predicted="results/masks/{set}",
+        predicted="results/{exp_dir}masks/{set}",
         truth=lambda w: DATA.mask_paths(w.set),
     output:
-        metrics="results/metrics/segmentation_{set}.json",
-        per_image="results/segmentation/scores_{set}.csv",
+        metrics="results/{exp_dir}metrics/segmentation_{set}.json",
+        per_image="results/{exp_dir}segmentation/scores_{set}.csv",
     log:
-        f"{LOGS}/segmentation/score_{{set}}.log",
+        f"{LOGS}/{{exp_dir}}segmentation/score_{{set}}.log",
     benchmark:
-        f"{BENCH}/segmentation/score_{{set}}.tsv"
+        f"{BENCH}/{{exp_dir}}segmentation/score_{{set}}.tsv"
+    wildcard_constraints:
+        exp_dir=owners("segmentation"),
     conda:
         "../envs/data.yaml"
     threads: 1

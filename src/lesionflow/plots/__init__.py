@@ -28,6 +28,7 @@ from .figures import (
     TRUTH_COLOUR,
     class_samples_figure,
     confusion_matrix_figure,
+    experiments_figure,
     gallery_figure,
     jaccard_histogram_figure,
     pick_cases,
@@ -53,7 +54,15 @@ from .readers import (
     read_provenance,
     read_table,
 )
-from .tables import metrics_table, per_class_table, per_class_tables, provenance_table, table_html, write_table
+from .tables import (
+    experiments_table,
+    metrics_table,
+    per_class_table,
+    per_class_tables,
+    provenance_table,
+    table_html,
+    write_table,
+)
 
 __all__ = [
     # readers
@@ -72,6 +81,7 @@ __all__ = [
     "read_provenance",
     "read_table",
     # tables
+    "experiments_table",
     "metrics_table",
     "per_class_table",
     "per_class_tables",
@@ -85,6 +95,7 @@ __all__ = [
     "TRUTH_COLOUR",
     "class_samples_figure",
     "confusion_matrix_figure",
+    "experiments_figure",
     "gallery_figure",
     "jaccard_histogram_figure",
     "pick_cases",

@@ -298,3 +298,50 @@ def roc_figure(truth: np.ndarray, prob: np.ndarray, classes: Sequence[str], titl
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", title="class: AUC (images)")
     return fig
+
+
+#: The metrics the experiments figure shows per stage: the challenge's ranking metric first.
+EXPERIMENT_METRICS = {
+    "segmentation": ("threshold_jaccard", "jaccard"),
+    "classification": ("balanced_accuracy", "accuracy"),
+}
+
+
+@matplotlib.rc_context(STYLE)
+def experiments_figure(comparison: pd.DataFrame, stage: str) -> Figure:
+    """Each experiment's held-out score per fold and their mean, side by side (the original README's table
+    of class-weight schemes per fold, as a plot): one panel per metric of :data:`EXPERIMENT_METRICS`.
+
+    ``comparison`` is ``results/experiments/comparison.csv`` (columns ``experiment``, ``stage``, ``fold``
+    and the metrics).
+    """
+    rows = comparison[comparison["stage"] == stage]
+    if rows.empty:
+        raise InputError(f"the comparison has no {stage} rows")
+    metrics = [m for m in EXPERIMENT_METRICS[stage] if m in rows.columns]
+    if not metrics:
+        raise InputError(f"the comparison's {stage} rows lack {', '.join(EXPERIMENT_METRICS[stage])}")
+    experiments = list(dict.fromkeys(rows["experiment"]))
+    folds = sorted({str(f) for f in rows["fold"] if str(f) != "mean"}, key=lambda f: (len(f), f)) + ["mean"]
+    width = 0.8 / len(experiments)
+    x = np.arange(len(folds))
+    fig, axes = plt.subplots(
+        1,
+        len(metrics),
+        figsize=(max(5.0, 1.1 * len(folds) * len(experiments) ** 0.5) * len(metrics), 3.8),
+        constrained_layout=True,
+        squeeze=False,
+    )
+    colours = plt.get_cmap("tab10")
+    for ax, metric in zip(axes[0], metrics):
+        for i, name in enumerate(experiments):
+            mine = rows[rows["experiment"] == name].assign(fold=lambda t: t["fold"].astype(str)).set_index("fold")
+            values = [float(mine[metric].get(f, np.nan)) for f in folds]
+            ax.bar(x + (i - (len(experiments) - 1) / 2) * width, values, width, label=name, color=colours(i % 10))
+        ax.set_xticks(x, [f"fold {f}" if f != "mean" else "mean" for f in folds])
+        ax.set_title(metric.replace("_", " "))
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3, axis="y")
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside right upper", title="experiment")
+    fig.suptitle(f"{stage.capitalize()}: held-out scores per experiment", fontsize=13)
+    return fig

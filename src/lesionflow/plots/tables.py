@@ -166,3 +166,25 @@ def write_table(
         table.to_csv(tmp, index=index)
     with atomic_path(html_path) as tmp:
         tmp.write_text(table_html(table, title, bold_rows, index))
+
+
+def experiments_table(described: Mapping[str, Mapping[str, Any]], comparison: pd.DataFrame) -> pd.DataFrame:
+    """One row per experiment: the settings it changes (``key: base → value``), the steps it reuses from
+    another configuration, and its mean held-out scores.
+
+    ``described`` is ``results/experiments/experiments.json``; ``comparison`` is ``comparison.csv``.
+    """
+    means = comparison[comparison["fold"].astype(str) == "mean"]
+    shown = {"segmentation": ("jaccard", "threshold_jaccard"), "classification": ("balanced_accuracy", "accuracy")}
+    rows = []
+    for name, record in described.items():
+        _check_keys(record, ("changes", "reads", "folder"), f"experiment {name}")
+        changes = "; ".join(f"{c['key']}: {c['base']} → {c['value']}" for c in record["changes"]) or "(base)"
+        reused = [f"{step} from {folder}" for step, folder in record["reads"].items() if folder != record["folder"]]
+        row = {"experiment": name, "changes": changes, "reuses": "; ".join(reused) or "nothing"}
+        for stage, metrics in shown.items():
+            mine = means[(means["experiment"] == name) & (means["stage"] == stage)]
+            for metric in metrics:
+                row[f"{stage} {metric}"] = float(mine[metric].iloc[0]) if len(mine) and metric in mine else np.nan
+        rows.append(row)
+    return _rounded(pd.DataFrame(rows))

@@ -1,0 +1,168 @@
+"""Experiments: overrides merged and checked with one line naming the experiment, each step read from the first
+configuration with the same settings, and the comparison table's rows."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from lesionflow.config import load_schema
+from lesionflow.errors import InputError
+from lesionflow.experiments import BASE, STEPS, comparison_table, merged, owners_pattern, plan_experiments
+
+from support.stubs import ROOT, demo_config
+
+SCHEMA = load_schema(ROOT / "workflow/schemas/config.schema.yaml")
+CLASS_WEIGHTS_ONES = {"classification": {"training": {"class_weights": "ones"}}}
+
+
+def plan(**experiments):
+    return plan_experiments({**demo_config(), "experiments": experiments}, SCHEMA)
+
+
+def test_merging_replaces_only_what_the_overrides_name():
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": 3}
+    result = merged(base, {"a": {"c": [5]}})
+    assert result == {"a": {"b": 1, "c": [5]}, "d": 3}
+    assert base == {"a": {"b": 1, "c": [1, 2]}, "d": 3}  # the base config is not changed
+
+
+def test_without_experiments_there_is_only_the_base_configuration():
+    planned = plan_experiments(demo_config(), SCHEMA)
+    assert list(planned) == [BASE]
+    base = planned[BASE]
+    assert base.folder == "" and all(base.owns(step) for step in STEPS)
+    assert owners_pattern(planned, "segmentation") == "(?:)"
+
+
+def test_a_classifier_only_experiment_reuses_caches_models_masks_and_crops():
+    planned = plan(ones=CLASS_WEIGHTS_ONES)
+    ones = planned["ones"]
+    assert ones.folder == "experiments/ones/"
+    assert ones.sources == {"cache": "", "segmentation": "", "masked": "", "classification": "experiments/ones/"}
+    assert ones.config["classification"]["training"]["class_weights"] == "ones"
+    assert ones.config["classification"]["training"]["epochs"] == demo_config()["classification"]["training"]["epochs"]
+    assert ones.changes(planned[BASE]) == [("classification.training.class_weights", "balanced-sqrt", "ones")]
+    assert owners_pattern(planned, "segmentation") == "(?:)"
+    assert owners_pattern(planned, "classification") == "(?:|experiments/ones/)"
+
+
+def test_a_new_segmentation_encoder_reuses_only_the_caches():
+    sources = plan(enc={"segmentation": {"model": {"encoder": "efficientnetb0"}}})["enc"].sources
+    assert sources == {step: ("" if step == "cache" else "experiments/enc/") for step in STEPS}
+
+
+def test_a_new_segmentation_image_size_recomputes_every_step():
+    sources = plan(small={"segmentation": {"image_size": 32}})["small"].sources
+    assert set(sources.values()) == {"experiments/small/"}
+
+
+def test_a_new_classifier_image_size_reuses_the_masks_but_not_the_crops():
+    sources = plan(big={"classification": {"image_size": 96}})["big"].sources
+    assert sources == {
+        "cache": "",
+        "segmentation": "",
+        "masked": "experiments/big/",
+        "classification": "experiments/big/",
+    }
+
+
+def test_experiments_with_the_same_segmentation_share_it():
+    encoder = {"model": {"encoder": "efficientnetb0"}}
+    planned = plan(a={"segmentation": encoder}, b={"segmentation": encoder, **CLASS_WEIGHTS_ONES})
+    assert planned["b"].sources == {
+        "cache": "",
+        "segmentation": "experiments/a/",
+        "masked": "experiments/a/",
+        "classification": "experiments/b/",
+    }
+    assert owners_pattern(planned, "segmentation") == "(?:|experiments/a/)"
+
+
+def test_resources_and_other_workflow_settings_do_not_change_a_step():
+    planned = plan(same={"segmentation": {"training": {"epochs": demo_config()["segmentation"]["training"]["epochs"]}}})
+    assert planned["same"].sources == {step: "" for step in STEPS}  # the same settings: all shared
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (
+            {"classification": {"training": {"class_weights": "one"}}},
+            "experiments.bad.classification.training.class_weights",
+        ),
+        ({"segmentation": {"folds": 1}}, "experiments.bad.segmentation.folds"),
+        ({"classification": {"training": {"epoch": 3}}}, "experiments.bad.classification.training"),
+        ({"data_dir": "elsewhere"}, "experiments.bad"),
+        ({"segmentation": {"resources": {"threads": 8}}}, "experiments.bad.segmentation.resources"),
+        ({}, "experiments.bad"),
+    ],
+)
+def test_a_bad_override_is_one_line_naming_the_experiment_and_key(overrides, key):
+    with pytest.raises(InputError) as caught:
+        plan(bad=overrides)
+    message = str(caught.value)
+    assert message.startswith(f"config key {key}:"), message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", [BASE, "two words", "a/b"])
+def test_an_experiment_name_is_letters_digits_underscores_and_dashes(name):
+    with pytest.raises(InputError, match=rf"config key experiments\.{name}: an experiment's name is letters"):
+        plan(**{name: CLASS_WEIGHTS_ONES})
+
+
+def fold_metrics(*values, key):
+    folds = {f"fold_{k}": {key: v, "n_images": 10} for k, v in enumerate(values)}
+    return {"folds": folds, "mean": {key: sum(values) / len(values)}}
+
+
+def test_the_comparison_has_a_row_per_experiment_stage_and_fold_and_a_mean():
+    table = comparison_table(
+        {
+            BASE: {
+                "segmentation": fold_metrics(0.7, 0.8, key="jaccard"),
+                "classification": fold_metrics(0.5, 0.6, key="balanced_accuracy"),
+            },
+            "ones": {
+                "segmentation": fold_metrics(0.7, 0.8, key="jaccard"),
+                "classification": fold_metrics(0.4, 0.5, key="balanced_accuracy"),
+            },
+        }
+    )
+    assert list(table.columns[:3]) == ["experiment", "stage", "fold"]
+    assert len(table) == 2 * 2 * 3
+    ones = table[(table["experiment"] == "ones") & (table["stage"] == "classification")]
+    assert list(ones["fold"]) == ["0", "1", "mean"]
+    assert ones["balanced_accuracy"].tolist() == pytest.approx([0.4, 0.5, 0.45])
+    assert math.isnan(ones["jaccard"].iloc[0])  # a metric of the other stage is left empty
+    assert ones["n_images"].tolist()[:2] == [10, 10]
+
+
+def test_fold_ten_comes_after_fold_nine():
+    record = fold_metrics(*[0.1 * k for k in range(11)], key="jaccard")
+    table = comparison_table({BASE: {"segmentation": record}})
+    assert table["fold"].tolist() == [str(k) for k in range(11)] + ["mean"]
+
+
+def test_metrics_without_folds_are_one_line_naming_the_experiment():
+    with pytest.raises(InputError, match="segmentation metrics of experiment 'ones' lack 'folds'"):
+        comparison_table({"ones": {"segmentation": {"mean": {}}}})
+
+
+def test_the_shipped_class_weight_experiments_over_the_original_preset_train_only_classifiers():
+    import yaml
+    from snakemake.utils import validate
+
+    def read(path):
+        return yaml.safe_load((ROOT / path).read_text())
+
+    config = merged(read("config/config.yaml"), read("config/original.yaml"))
+    validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
+    planned = plan_experiments({**config, **read("config/experiments/class_weights.yaml")}, SCHEMA)
+    assert list(planned) == [BASE, "ones", "balanced", "balanced_sqrt"]
+    assert planned["ones"].sources == {step: "" for step in STEPS}  # the preset's own weights: nothing to train
+    for name in ("balanced", "balanced_sqrt"):
+        sources = planned[name].sources
+        assert sources == {"cache": "", "segmentation": "", "masked": "", "classification": f"experiments/{name}/"}

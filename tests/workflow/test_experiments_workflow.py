@@ -1,0 +1,126 @@
+"""Experiments in the workflow: added to a finished run, they train only what they change, are compared in
+results/experiments/comparison.csv, and a new or changed experiment reruns only itself."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from support.workflow import TEST_CONFIG, copy_checkout, copy_run, planned_jobs, snakemake
+
+# The original project's class-weight schemes, as two classifier-only experiments.
+CLASS_WEIGHTS = {
+    "ones": {"classification": {"training": {"class_weights": "ones"}}},
+    "balanced": {"classification": {"training": {"class_weights": "balanced"}}},
+}
+CLASSIFIER_RULES = {"classification_folds", "train_classifier", "describe_ensemble", "evaluate_classifier"}
+SEGMENTATION_RULES = {"train_segmentation", "segmentation_folds", "predict_masks", "mask_images"}
+
+
+def write_experiments(run, experiments) -> list[str]:
+    """The config files that run the test config with these experiments, for Snakemake's --configfile."""
+    (run / "experiments.yaml").write_text(yaml.safe_dump({"experiments": experiments}))
+    return ["--configfile", TEST_CONFIG, "experiments.yaml"]
+
+
+def trained(jobs) -> dict[str, set[str]]:
+    """For each rule that ran, the configurations (exp_dir, '' for the base) it ran for."""
+    ran: dict[str, set[str]] = {}
+    for job in jobs:
+        ran.setdefault(job.rule, set()).add(job.wildcards.get("exp_dir", ""))
+    return ran
+
+
+@pytest.fixture(scope="module")
+def experiments_run(demo_run, tmp_path_factory):
+    """The finished demo run with the two class-weight experiments added, planned, then run to the end."""
+    run = copy_run(demo_run, tmp_path_factory.mktemp("experiments") / "run")
+    configs = write_experiments(run, CLASS_WEIGHTS)
+    plan = planned_jobs(run, *configs, config=None)
+    # two network jobs at a time: on the test machine's CPUs, one thread each (.test/config.yaml)
+    snakemake(run, *configs, "--cores", "2", "--resources", "gpu=2", config=None)
+    return run, plan
+
+
+@pytest.mark.workflow
+def test_classifier_experiments_added_to_a_finished_run_train_only_classifiers(experiments_run):
+    _, plan = experiments_run
+    ran = trained(plan)
+    assert not SEGMENTATION_RULES & set(ran), ran  # caches, U-Nets, masks and crops are the base run's
+    assert not any(rule.startswith("cache") for rule in ran), ran
+    for rule in CLASSIFIER_RULES:
+        assert ran[rule] == {"experiments/ones/", "experiments/balanced/"}, (rule, ran[rule])
+    assert sum(j.rule == "train_classifier" for j in plan) == 4  # 2 experiments x 2 folds
+    assert set(ran) == CLASSIFIER_RULES | {"compare_experiments", "plot_experiments"}
+
+
+@pytest.mark.workflow
+def test_the_comparison_lists_every_experiment_stage_and_fold(experiments_run):
+    run, _ = experiments_run
+    table = pd.read_csv(run / "results/experiments/comparison.csv", dtype={"experiment": str, "fold": str})
+    assert list(table.columns[:3]) == ["experiment", "stage", "fold"]
+    rows = set(zip(table["experiment"], table["stage"], table["fold"]))
+    assert rows == {
+        (name, stage, fold)
+        for name in ("base", "ones", "balanced")
+        for stage in ("segmentation", "classification")
+        for fold in ("0", "1", "mean")
+    }
+    # each row holds that configuration's own held-out scores
+    for name, folder in (("base", "results"), ("ones", "results/experiments/ones")):
+        metrics = json.loads((run / folder / "metrics/classification.json").read_text())
+        mine = table[(table["experiment"] == name) & (table["stage"] == "classification")].set_index("fold")
+        assert mine.loc["0", "balanced_accuracy"] == pytest.approx(metrics["folds"]["fold_0"]["balanced_accuracy"])
+        assert mine.loc["mean", "balanced_accuracy"] == pytest.approx(metrics["mean"]["balanced_accuracy"])
+    # the classifier-only experiments share the base configuration's segmentation scores
+    seg = table[(table["stage"] == "segmentation")].pivot(index="fold", columns="experiment", values="jaccard")
+    assert (seg["ones"] == seg["base"]).all() and (seg["balanced"] == seg["base"]).all()
+
+    # each experiment's models were trained with its own settings, recorded in their provenance
+    for name, weights in (("ones", "ones"), ("balanced", "balanced")):
+        record = json.loads((run / f"results/experiments/{name}/classification/fold_1/provenance.json").read_text())
+        assert record["settings"]["training"]["class_weights"] == weights
+    assert not (run / "results/experiments/ones/segmentation").exists()
+
+    described = json.loads((run / "results/experiments/experiments.json").read_text())
+    assert described["ones"]["changes"] == [
+        {"key": "classification.training.class_weights", "base": "balanced-sqrt", "value": "ones"}
+    ]
+    assert described["ones"]["reads"]["segmentation"] == "results/"
+    assert described["ones"]["reads"]["classification"] == "results/experiments/ones/"
+    for figure in ("segmentation_comparison.png", "classification_comparison.png", "experiments.html"):
+        assert (run / "results/report/experiments" / figure).stat().st_size > 0, figure
+
+
+@pytest.mark.workflow
+def test_a_third_classifier_experiment_plans_no_segmentation_and_reruns_no_other(experiments_run, tmp_path):
+    run = copy_run(experiments_run[0], tmp_path / "run")
+    third = {**CLASS_WEIGHTS, "crossentropy": {"classification": {"training": {"loss": "crossentropy"}}}}
+    ran = trained(planned_jobs(run, *write_experiments(run, third), config=None))
+    assert not SEGMENTATION_RULES & set(ran), ran
+    assert ran["train_classifier"] == {"experiments/crossentropy/"}
+    assert ran["compare_experiments"] == {""}  # the comparison gains its rows
+
+
+@pytest.mark.workflow
+def test_changing_one_experiment_retrains_only_it(experiments_run, tmp_path):
+    run = copy_run(experiments_run[0], tmp_path / "run")
+    changed = {**CLASS_WEIGHTS, "ones": {"classification": {"training": {"class_weights": "ones", "epochs": 3}}}}
+    ran = trained(planned_jobs(run, *write_experiments(run, changed), config=None))
+    assert ran["train_classifier"] == {"experiments/ones/"}
+    assert not SEGMENTATION_RULES & set(ran), ran
+
+
+@pytest.mark.workflow
+def test_a_bad_override_stops_planning_with_one_line_naming_the_experiment(tmp_path):
+    workdir = copy_checkout(tmp_path)
+    bad = {"ones": {"classification": {"training": {"class_weights": "one"}}}}
+    proc = snakemake(workdir, "-n", *write_experiments(workdir, bad), config=None, check=False)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1, proc.stderr[-2000:]
+    assert errors[0].startswith("ERROR: config key experiments.ones.classification.training.class_weights: 'one'")
+    assert "Traceback" not in proc.stderr
