@@ -18,7 +18,9 @@ import copy
 import json
 import math
 import re
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
@@ -37,6 +39,15 @@ WORKFLOW_WIDE = ("resources",)
 
 #: The workflow's steps in DAG order. Each reads the outputs of the steps before it.
 STEPS = ("cache", "segmentation", "masked", "classification")
+#: What ``experiments_select`` may name: a held-out metric of one stage, higher is better.
+SELECTABLE = {
+    "jaccard": "segmentation",
+    "threshold_jaccard": "segmentation",
+    "dice": "segmentation",
+    "balanced_accuracy": "classification",
+    "macro_auc": "classification",
+    "mean_average_precision": "classification",
+}
 
 
 def step_settings(config: Mapping[str, Any], step: str) -> dict[str, Any]:
@@ -157,7 +168,9 @@ def plan_experiments(config: Mapping[str, Any], schema: Mapping[str, Any]) -> di
     step's outputs are read from. ``config`` has the schema's defaults filled in; each experiment's merged
     configuration is checked against ``schema``, and a bad value raises one line naming
     ``experiments.<name>.<key>``."""
-    base_config = {k: v for k, v in config.items() if k != "experiments"}
+    base_config = {k: v for k, v in config.items() if k not in ("experiments", "experiments_select")}
+    if config.get("experiments_select") is not None and not config.get("experiments"):
+        raise InputError("config key experiments_select: there are no experiments to select from (set experiments)")
     configs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {BASE: ({}, base_config)}
     for name, overrides in (config.get("experiments") or {}).items():
         name = str(name)
@@ -185,6 +198,41 @@ def owners_pattern(experiments: Mapping[str, Experiment], step: str) -> str:
     """A regular expression matching the folders that compute ``step`` themselves (``""`` for the base), as a
     group: never the empty string, which Snakemake would take for no constraint at all."""
     return "(?:" + "|".join(re.escape(e.folder) for e in experiments.values() if e.owns(step)) + ")"
+
+
+def select_experiment(comparison: pd.DataFrame, metric: str) -> dict[str, Any]:
+    """The configuration with the highest held-out mean of ``metric`` (the first of them on a tie, the base
+    configuration first): what results/experiments/selected.json records."""
+    if metric not in SELECTABLE:
+        raise InputError(f"experiments_select: {metric!r} is not one of {', '.join(SELECTABLE)}")
+    stage = SELECTABLE[metric]
+    means = comparison[(comparison["stage"] == stage) & (comparison["fold"].astype(str) == "mean")]
+    if metric not in means or means.empty:
+        raise InputError(f"the comparison has no held-out mean of {stage} {metric}")
+    scores = {str(name): float(value) for name, value in zip(means["experiment"], means[metric])}
+    if all(math.isnan(v) for v in scores.values()):
+        raise InputError(f"no configuration has a held-out mean of {stage} {metric}")
+    best = max(scores, key=lambda name: (not math.isnan(scores[name]), scores[name]))  # max keeps the first
+    return {"metric": metric, "stage": stage, "selected": best, "mean": scores[best], "means": scores}
+
+
+def copy_selected(selected: Mapping[str, Any], candidates: Mapping[str, str], destination: str | Path) -> str:
+    """Copy the selected configuration's file or folder (``candidates``: name -> path) to ``destination``,
+    atomically; return the path copied."""
+    from .imageio import atomic_dir, atomic_path
+
+    name = selected.get("selected") if isinstance(selected, Mapping) else None
+    if name not in candidates:
+        raise InputError(f"the selected configuration {name!r} is not one of {', '.join(candidates)}")
+    source = Path(candidates[name])
+    if source.is_dir():
+        with atomic_dir(destination) as tmp:
+            for item in sorted(source.iterdir()):
+                shutil.copy2(item, tmp / item.name)
+    else:
+        with atomic_path(destination) as tmp:
+            shutil.copy2(source, tmp)
+    return str(source)
 
 
 # ------------------------------------------------------------------ the comparison

@@ -9,7 +9,16 @@ import pytest
 
 from lesionflow.config import load_schema
 from lesionflow.errors import InputError
-from lesionflow.experiments import BASE, STEPS, comparison_table, merged, owners_pattern, plan_experiments
+from lesionflow.experiments import (
+    BASE,
+    STEPS,
+    comparison_table,
+    copy_selected,
+    merged,
+    owners_pattern,
+    plan_experiments,
+    select_experiment,
+)
 
 from support.stubs import ROOT, demo_config
 
@@ -166,3 +175,45 @@ def test_the_shipped_class_weight_experiments_over_the_original_preset_train_onl
     for name in ("balanced", "balanced_sqrt"):
         sources = planned[name].sources
         assert sources == {"cache": "", "segmentation": "", "masked": "", "classification": f"experiments/{name}/"}
+
+
+def _scores(**balanced_accuracy):
+    return comparison_table(
+        {name: {"classification": fold_metrics(v, v, key="balanced_accuracy")} for name, v in balanced_accuracy.items()}
+    )
+
+
+def test_selection_takes_the_best_held_out_mean_and_the_first_of_equals():
+    assert select_experiment(_scores(base=0.5, ones=0.7, balanced=0.6), "balanced_accuracy")["selected"] == "ones"
+    chosen = select_experiment(_scores(base=0.6, ones=0.6), "balanced_accuracy")
+    assert chosen["selected"] == BASE and chosen["stage"] == "classification"
+    assert chosen["means"] == {"base": pytest.approx(0.6), "ones": pytest.approx(0.6)}
+    assert select_experiment(_scores(base=math.nan, ones=0.1), "balanced_accuracy")["selected"] == "ones"
+
+
+def test_selection_of_an_unknown_or_missing_metric_is_one_line():
+    with pytest.raises(InputError, match="experiments_select: 'accuracy' is not one of jaccard"):
+        select_experiment(_scores(base=0.5), "accuracy")
+    with pytest.raises(InputError, match="no held-out mean of segmentation jaccard"):
+        select_experiment(_scores(base=0.5), "jaccard")
+
+
+def test_selecting_without_experiments_is_one_line_naming_the_key():
+    with pytest.raises(InputError, match="config key experiments_select: there are no experiments"):
+        plan_experiments({**demo_config(), "experiments_select": "jaccard"}, SCHEMA)
+
+
+def test_the_selected_folder_or_file_is_copied_whole_and_nothing_else(tmp_path):
+    for name in ("base", "ones"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "ISIC_1_segmentation.png").write_text(name)
+        (tmp_path / f"{name}.csv").write_text(f"image\n{name}\n")
+    folders = {name: str(tmp_path / name) for name in ("base", "ones")}
+    copied = copy_selected({"selected": "ones"}, folders, tmp_path / "out/masks")
+    assert copied == folders["ones"]
+    assert [p.read_text() for p in (tmp_path / "out/masks").iterdir()] == ["ones"]
+    copy_selected({"selected": "base"}, {n: str(tmp_path / f"{n}.csv") for n in folders}, tmp_path / "out/test.csv")
+    assert (tmp_path / "out/test.csv").read_text() == "image\nbase\n"
+    with pytest.raises(InputError, match="the selected configuration 'other' is not one of base, ones"):
+        copy_selected({"selected": "other"}, folders, tmp_path / "out/other")
+    assert not (tmp_path / "out/other").exists()

@@ -479,3 +479,6 @@ def test_experiments_table_shows_each_change_what_is_reused_and_mean_scores():
     assert table.loc["base", "changes"] == "(base)" and table.loc["base", "reuses"] == "nothing"
     assert table.loc["ones", "classification balanced_accuracy"] == pytest.approx(0.35)
     assert table.loc["base", "segmentation jaccard"] == pytest.approx(0.75)
+    assert "selected" not in table
+    chosen = plots.experiments_table(described, _comparison(), {"selected": "ones", "metric": "jaccard"})
+    assert chosen.set_index("experiment")["selected"].to_dict() == {"base": "", "ones": "best held-out jaccard"}

@@ -124,3 +124,36 @@ def test_a_bad_override_stops_planning_with_one_line_naming_the_experiment(tmp_p
     assert len(errors) == 1, proc.stderr[-2000:]
     assert errors[0].startswith("ERROR: config key experiments.ones.classification.training.class_weights: 'one'")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.workflow
+def test_selection_records_the_best_configuration_and_copies_its_outputs(experiments_run, tmp_path):
+    run = copy_run(experiments_run[0], tmp_path / "run")
+    configs = write_experiments(run, CLASS_WEIGHTS)
+    (run / "select.yaml").write_text("experiments_select: balanced_accuracy\n")
+    configs.append("select.yaml")
+    ran = trained(planned_jobs(run, *configs, config=None))
+    # switching selection on trains nothing and reruns nothing that exists: the experiments' Task 3
+    # predictions (their masks are the base's), the choice, and the copies
+    assert set(ran) == {
+        "predict_classes",
+        "select_experiment",
+        "selected_masks",
+        "selected_predictions",
+        "plot_experiments",
+    }, ran
+    assert ran["predict_classes"] == {"experiments/ones/", "experiments/balanced/"}
+
+    snakemake(run, *configs, "--cores", "2", "--", "results/experiments/selected.json", "results/selected/masks/test")
+    table = pd.read_csv(run / "results/experiments/comparison.csv", dtype={"experiment": str, "fold": str})
+    means = table[(table["stage"] == "classification") & (table["fold"] == "mean")]
+    best = means["balanced_accuracy"].max()
+    selected = json.loads((run / "results/experiments/selected.json").read_text())
+    assert selected["metric"] == "balanced_accuracy" and selected["mean"] == pytest.approx(best)
+    assert selected["selected"] == means[means["balanced_accuracy"] == best]["experiment"].iloc[0]  # first of equals
+    # every configuration here shares the base's masks, so the selected masks are the base's, file by file
+    base_masks = sorted(p.name for p in (run / "results/masks/test").iterdir())
+    assert sorted(p.name for p in (run / "results/selected/masks/test").iterdir()) == base_masks
+    assert (run / "results/selected/masks/test" / base_masks[0]).read_bytes() == (
+        run / "results/masks/test" / base_masks[0]
+    ).read_bytes()

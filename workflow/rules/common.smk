@@ -45,6 +45,8 @@ except InputError as exc:
     stop(exc)
 BY_FOLDER = {variant.folder: variant for variant in EXPERIMENTS.values()}
 COMPARISON = "results/experiments/comparison.csv"
+SELECT = config["experiments_select"]  # a held-out metric, or None
+SELECTED = "results/experiments/selected.json"
 
 
 def experiment(wildcards):
@@ -67,6 +69,13 @@ def owners(step):
     return variants.owners_pattern(EXPERIMENTS, step)
 
 
+def selection_candidates(kind, image_set):
+    """Each configuration's masks ('masks') or submission CSV ('predictions') of a Task 3 set, by name."""
+    step = "segmentation" if kind == "masks" else "classification"
+    suffix = "" if kind == "masks" else ".csv"
+    return {name: f"results/{variant.source(step)}{kind}/{image_set}{suffix}" for name, variant in EXPERIMENTS.items()}
+
+
 def comparison_inputs(stage):
     """Each configuration's held-out metrics of ``stage``, base first, from the folder that computed them."""
     return [f"results/{variant.source(stage)}metrics/{stage}.json" for variant in EXPERIMENTS.values()]
@@ -83,8 +92,11 @@ def experiment_outputs():
     """The comparison of the experiments and its report figures; nothing when none is configured."""
     if len(EXPERIMENTS) == 1:
         return []
+    selected = [SELECTED, *expand("results/selected/{kind}/{set}", kind="masks", set=SETS)]
+    selected += expand("results/selected/predictions/{set}.csv", set=SETS)
     return [
         COMPARISON,
+        *(selected if SELECT else []),
         f"{REPORT}/experiments/segmentation_comparison.png",
         f"{REPORT}/experiments/classification_comparison.png",
         f"{REPORT}/experiments/experiments.html",

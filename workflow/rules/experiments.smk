@@ -30,6 +30,7 @@ rule plot_experiments:
     input:
         table=COMPARISON,
         described="results/experiments/experiments.json",
+        selected=SELECTED if SELECT else [],
     output:
         segmentation=report(
             f"{REPORT}/experiments/segmentation_comparison.png",
@@ -62,3 +63,70 @@ rule plot_experiments:
         runtime=5,
     script:
         "../scripts/plot_experiments.py"
+
+
+# With experiments_select: the configuration with the best held-out mean of that metric, and copies of its
+# Task 3 masks and submission CSVs under results/selected/ (every configuration predicts the Task 3 sets).
+if SELECT:
+
+    rule select_experiment:
+        input:
+            table=COMPARISON,
+        output:
+            SELECTED,
+        log:
+            f"{LOGS}/experiments/select.log",
+        benchmark:
+            f"{BENCH}/experiments/select.tsv"
+        conda:
+            "../envs/data.yaml"
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=5,
+        params:
+            metric=SELECT,
+        script:
+            "../scripts/select_experiment.py"
+
+    rule selected_masks:
+        input:
+            selected=SELECTED,
+            candidates=lambda w: sorted(set(selection_candidates("masks", w.set).values())),
+        output:
+            directory("results/selected/masks/{set}"),
+        log:
+            f"{LOGS}/experiments/selected_masks_{{set}}.log",
+        benchmark:
+            f"{BENCH}/experiments/selected_masks_{{set}}.tsv"
+        conda:
+            "../envs/data.yaml"
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=30,
+        params:
+            candidates=lambda w: selection_candidates("masks", w.set),
+        script:
+            "../scripts/copy_selected.py"
+
+    rule selected_predictions:
+        input:
+            selected=SELECTED,
+            candidates=lambda w: sorted(set(selection_candidates("predictions", w.set).values())),
+        output:
+            "results/selected/predictions/{set}.csv",
+        log:
+            f"{LOGS}/experiments/selected_predictions_{{set}}.log",
+        benchmark:
+            f"{BENCH}/experiments/selected_predictions_{{set}}.tsv"
+        conda:
+            "../envs/data.yaml"
+        threads: 1
+        resources:
+            mem_mb=500,
+            runtime=5,
+        params:
+            candidates=lambda w: selection_candidates("predictions", w.set),
+        script:
+            "../scripts/copy_selected.py"

@@ -12,4 +12,6 @@ with job("plot_experiments", snakemake.log[0], outputs=snakemake.output):
     described = read_json(snakemake.input.described)
     save_figure(experiments_figure(comparison, "segmentation"), out.segmentation)
     save_figure(experiments_figure(comparison, "classification"), out.classification)
-    write_table(experiments_table(described, comparison), out.settings_table, out.settings_html, "Experiments")
+    selected = read_json(snakemake.input.selected) if snakemake.input.selected else None
+    table = experiments_table(described, comparison, selected)
+    write_table(table, out.settings_table, out.settings_html, "Experiments")

@@ -168,11 +168,16 @@ def write_table(
         tmp.write_text(table_html(table, title, bold_rows, index))
 
 
-def experiments_table(described: Mapping[str, Mapping[str, Any]], comparison: pd.DataFrame) -> pd.DataFrame:
+def experiments_table(
+    described: Mapping[str, Mapping[str, Any]],
+    comparison: pd.DataFrame,
+    selected: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
     """One row per experiment: the settings it changes (``key: base → value``), the steps it reuses from
-    another configuration, and its mean held-out scores.
+    another configuration, and its mean held-out scores; with ``selected``, which one was selected and why.
 
-    ``described`` is ``results/experiments/experiments.json``; ``comparison`` is ``comparison.csv``.
+    ``described`` is ``results/experiments/experiments.json``; ``comparison`` is ``comparison.csv``;
+    ``selected`` is ``results/experiments/selected.json`` (``experiments_select``).
     """
     means = comparison[comparison["fold"].astype(str) == "mean"]
     shown = {"segmentation": ("jaccard", "threshold_jaccard"), "classification": ("balanced_accuracy", "accuracy")}
@@ -186,5 +191,8 @@ def experiments_table(described: Mapping[str, Mapping[str, Any]], comparison: pd
             mine = means[(means["experiment"] == name) & (means["stage"] == stage)]
             for metric in metrics:
                 row[f"{stage} {metric}"] = float(mine[metric].iloc[0]) if len(mine) and metric in mine else np.nan
+        if selected is not None:
+            _check_keys(selected, ("selected", "metric"), "selection")
+            row["selected"] = f"best held-out {selected['metric']}" if name == selected["selected"] else ""
         rows.append(row)
     return _rounded(pd.DataFrame(rows))
