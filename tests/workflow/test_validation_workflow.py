@@ -10,7 +10,7 @@ from PIL import Image
 from lesionflow.isic import FOLDERS
 
 from support.datasets import IDS, write_groupings, write_labels, write_set
-from support.workflow import copy_checkout, copy_run, planned_jobs
+from support.workflow import copy_checkout, copy_run, planned_jobs, snakemake
 
 # ------------------------------------------------------------------ the check jobs in the workflow
 
@@ -83,3 +83,50 @@ def test_segmentation_alone_needs_no_task3_training_data(tmp_path):
         data / FOLDERS["train_labels"] / "ISIC2018_Task3_Training_LesionGroupings.csv", [(i, "HAM_1") for i in IDS[:2]]
     )
     assert "check_labels" in _rules(planned_jobs(workdir, *args, config=None))
+
+
+@pytest.mark.workflow
+def test_a_change_in_users_data_reruns_only_that_sets_checks(tmp_path):
+    """With data the demo generator did not write, a check lists no file as input (planning does not grow with
+    the data); its params hold the files' names, sizes and modification times, so adding, removing or
+    rewriting an image or mask still reruns that set's check and only it, and a stray file reruns nothing."""
+    from lesionflow.demo import MARKER, DemoSpec, generate_demo
+
+    data = tmp_path / "isic2018"
+    counts = {"MEL": 2, "NV": 3, "BCC": 2, "AKIEC": 2, "BKL": 2, "DF": 2, "VASC": 2}
+    spec = DemoSpec(
+        seed=5, seg_train=6, seg_validation=1, seg_test=1, seg_large=0, train_counts=counts, validation=3, test=4
+    )
+    generate_demo(data, spec)
+    (data / MARKER).unlink()  # the user's data, as far as the workflow can tell
+    workdir = copy_checkout(tmp_path / "checkout")
+    (workdir / "case.yaml").write_text(yaml.safe_dump({"data_dir": str(data), "demo": {"generate": False}}))
+    checks = [f"results/checks/{name}.json" for name in ("seg_train", "train", "validation", "test", "labels")]
+    checks.append("results/checks/test_ground_truth.json")
+    args = ("--configfile", ".test/config.yaml", "case.yaml", "--", *checks)
+
+    def planned() -> list[str]:
+        return sorted(str(j) for j in planned_jobs(workdir, *args, config=None))
+
+    snakemake(workdir, "--cores", "2", *args, config=None)
+    assert planned() == []
+    proc = snakemake(workdir, "-n", "--cores", "2", "--configfile", ".test/config.yaml", "case.yaml", config=None)
+    train_images = sorted((data / FOLDERS["train_images"]).glob("*.jpg"))
+    assert str(train_images[0]) not in proc.stdout  # no job lists the images one by one
+
+    (data / FOLDERS["train_images"] / "notes.txt").write_text("downloaded by hand\n")
+    assert planned() == []  # not an image of the set: nothing to check again
+
+    Image.open(train_images[0]).convert("RGB").save(train_images[0], quality=80)  # rewritten
+    assert planned() == ["check_images set=train"]
+    snakemake(workdir, "--cores", "2", *args, config=None)
+
+    mask = sorted((data / FOLDERS["seg_train_masks"]).glob("*.png"))[0]
+    mask.write_bytes(mask.read_bytes())  # the same bytes, written again: a new modification time
+    assert planned() == ["check_images set=seg_train"]
+    snakemake(workdir, "--cores", "2", *args, config=None)
+
+    test_images = sorted((data / FOLDERS["test_images"]).glob("*.jpg"))
+    test_images[-1].unlink()  # removed, with its mask: the set and its ground truth are checked again
+    (data / FOLDERS["test_masks"] / test_images[-1].name.replace(".jpg", "_segmentation.png")).unlink()
+    assert planned() == ["check_ground_truth set=test", "check_images set=test"]

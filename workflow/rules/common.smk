@@ -16,6 +16,7 @@ from lesionflow import resources as job_resources  # noqa: E402
 from lesionflow import settings as typed_settings  # noqa: E402
 from lesionflow.config import check_config, load_schema  # noqa: E402
 from lesionflow.errors import InputError  # noqa: E402
+from lesionflow.validation import files_fingerprint  # noqa: E402
 
 
 def stop(error):
@@ -193,11 +194,28 @@ def training_params(stage):
 
 
 def check_inputs(wildcards):
-    """What check_images reads for one set: what its cache reads (the images, and for seg_train the masks)."""
+    """What check_images waits for: with the demo, the files the demo_data job writes; with real data, nothing
+    per file (check_listing below stands for them), so that planning does not grow with the data."""
+    if not DEMO:
+        return {}
     files = dict(images=DATA.image_paths(wildcards.set))
     if wildcards.set == "seg_train":
         files["masks"] = DATA.mask_paths(wildcards.set)
     return files
+
+
+def check_listing(wildcards):
+    """What check_images reads for one set, as its params: the images (and for seg_train the masks) and, for real
+    data, a fingerprint of their names, sizes and modification times, so that adding, removing or changing a
+    file reruns the check (and what reads it)."""
+    return file_listing(wildcards.set, masks=wildcards.set == "seg_train")
+
+
+def file_listing(image_set, masks):
+    images = [str(path) for path in DATA.image_paths(image_set)]
+    mask_files = [str(path) for path in DATA.mask_paths(image_set)] if masks else None
+    fingerprint = None if DEMO else files_fingerprint([*images, *(mask_files or [])])
+    return dict(images=images, masks=mask_files, fingerprint=fingerprint)
 
 
 def labels_check(wildcards=None):
@@ -207,13 +225,21 @@ def labels_check(wildcards=None):
 
 
 def ground_truth_inputs(wildcards):
-    """What check_ground_truth reads for validation or test: the images, and the masks and labels present."""
-    files = dict(images=DATA.image_paths(wildcards.set))
-    if DATA.has_ground_truth(wildcards.set, "masks"):
-        files["masks"] = DATA.mask_paths(wildcards.set)
+    """What check_ground_truth waits for: the set's labels CSV where present, and with the demo, the files the
+    demo_data job writes; the images and masks of real data are in ground_truth_listing."""
+    files = {}
+    if DEMO:
+        files["images"] = DATA.image_paths(wildcards.set)
+        if DATA.has_ground_truth(wildcards.set, "masks"):
+            files["masks"] = DATA.mask_paths(wildcards.set)
     if DATA.has_ground_truth(wildcards.set, "labels"):
         files["labels"] = DATA.labels_csv(wildcards.set)
     return files
+
+
+def ground_truth_listing(wildcards):
+    """The set's images and ground-truth masks where present, as check_listing gives them."""
+    return file_listing(wildcards.set, masks=DATA.has_ground_truth(wildcards.set, "masks"))
 
 
 def checked_ground_truth():

@@ -49,6 +49,8 @@ rule check_images:
     resources:
         mem_mb=1000,
         runtime=30,
+    params:
+        listing=check_listing,
     script:
         "../scripts/check_images.py"
 
@@ -94,6 +96,8 @@ rule check_ground_truth:
     resources:
         mem_mb=1000,
         runtime=30,
+    params:
+        listing=ground_truth_listing,
     script:
         "../scripts/check_ground_truth.py"
 

@@ -59,7 +59,7 @@ rule evaluate_segmentation:
         folds="results/{exp_dir}segmentation/folds.csv",
         ensemble=SEG_ENSEMBLE,
         models=seg_models,
-        truth_masks=lambda w: DATA.mask_paths("seg_train"),
+        checked="results/checks/seg_train.json",  # names the ground-truth masks; a changed mask reruns it
     output:
         metrics="results/{exp_dir}metrics/segmentation.json",
         per_image="results/{exp_dir}segmentation/evaluation_per_image.csv",
@@ -103,7 +103,7 @@ rule predict_masks:
 rule score_masks:
     input:
         predicted="results/{exp_dir}masks/{set}",
-        truth=lambda w: DATA.mask_paths(w.set),
+        truth_checked="results/checks/{set}_ground_truth.json",  # names the set's ground-truth masks
     output:
         metrics="results/{exp_dir}metrics/segmentation_{set}.json",
         per_image="results/{exp_dir}segmentation/scores_{set}.csv",

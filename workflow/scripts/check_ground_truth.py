@@ -7,10 +7,10 @@ from lesionflow.validation import check_ground_truth
 with job(
     f"check_ground_truth {snakemake.wildcards.set}", snakemake.log[0], snakemake.threads, outputs=snakemake.output
 ):
-    inputs = snakemake.input
+    inputs, listing = snakemake.input, snakemake.params.listing
     summary = check_ground_truth(
-        inputs.images,
-        mask_paths=list(inputs.masks) if "masks" in inputs.keys() else None,
+        listing["images"],
+        mask_paths=listing["masks"],
         labels_csv=inputs.labels if "labels" in inputs.keys() else None,
         threads=snakemake.threads,
     )

@@ -5,6 +5,6 @@ from lesionflow.jobs import job
 from lesionflow.validation import check_images
 
 with job(f"check_images {snakemake.wildcards.set}", snakemake.log[0], snakemake.threads, outputs=snakemake.output):
-    masks = list(snakemake.input.masks) if "masks" in snakemake.input.keys() else None
-    summary = check_images(snakemake.input.images, masks, threads=snakemake.threads)
+    listing = snakemake.params.listing  # the set's images (and masks), listed when the job was planned
+    summary = check_images(listing["images"], listing["masks"], threads=snakemake.threads)
     provenance.write_json(snakemake.output[0], {"set": snakemake.wildcards.set, **summary})

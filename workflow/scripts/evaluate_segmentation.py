@@ -4,6 +4,7 @@ from lesionflow import device, provenance
 from lesionflow.cache import load_cache
 from lesionflow.folds import read_folds
 from lesionflow.jobs import job
+from lesionflow.validation import checked_files
 
 name = "evaluate_segmentation"
 with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output, resources=snakemake.resources) as log:
@@ -18,7 +19,7 @@ with job(name, snakemake.log[0], snakemake.threads, outputs=snakemake.output, re
         cache.images,
         cache.index,
         folds,
-        truth_paths=list(snakemake.input.truth_masks),
+        truth_paths=checked_files(snakemake.input.checked)[2],
     )
     per_image.to_csv(snakemake.output.per_image, index=False)
     summary = summarise_folds(per_image)
