@@ -7,6 +7,7 @@ decoded in parallel threads (Pillow releases the GIL while decoding and resizing
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from .diskspace import reserved_memmap
 from .errors import InputError
-from .imageio import atomic_path, read_mask, read_rgb_resized, resize_mask
+from .imageio import atomic_path, exif_orientation, read_mask, read_rgb_resized, resize_mask
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,31 @@ def load_cache(images: str | Path, index: str | Path, masks: str | Path | None =
     return Cache(arr, table, None if masks is None else np.load(masks, mmap_mode="r"))
 
 
+@dataclass(frozen=True)
+class Cached:
+    """What :func:`build_cache` wrote: the index of the cached images, and the ones left out with why."""
+
+    index: pd.DataFrame  # image, height, width (and orientation, when asked for)
+    skipped: list[tuple[str, str]]  # (id, reason) of each image that could not be read (unreadable="skip")
+
+
+class NothingReadable(InputError):
+    """No image of a set could be read (``unreadable="skip"``); ``skipped`` says why for each."""
+
+    def __init__(self, message: str, skipped: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.skipped = skipped
+
+
+def unreadable_reason(exc: Exception) -> str:
+    """The message of a read error without the file name in front (the file is named beside it)."""
+    if isinstance(exc, InputError):
+        text = str(exc)
+        prefix = f"{exc.path}: " if exc.path else ""
+        return text[len(prefix) :] if text.startswith(prefix) else text
+    return f"not a readable image ({type(exc).__name__}: {exc})"
+
+
 def build_cache(
     ids: Sequence[str],
     image_paths: Sequence[str | Path],
@@ -114,13 +140,20 @@ def build_cache(
     masks_out: str | Path | None = None,
     threads: int = 1,
     progress: bool = True,
-) -> pd.DataFrame:
-    """Resize every image (and mask) to ``size``×``size`` and stream them into ``.npy`` files.
+    *,
+    unreadable: str = "raise",
+    orientation: bool = False,
+) -> Cached:
+    """Resize every image (and mask) to ``size``×``size`` and stream them into ``.npy`` files: the one
+    resize-to-cache of the workflow, for the ISIC sets and for folders of one's own images alike.
 
     Images and masks are resized on their stored pixel grids (an image's EXIF orientation tag is ignored), so
     a mask's lesion stays where it is on its image; each mask must have its image's stored size. Outputs
-    appear under their final names only when every image succeeded; a bad file raises
-    :class:`InputError` naming it and leaves nothing behind.
+    appear under their final names only when the whole set is done. With ``unreadable="raise"`` (a checked
+    ISIC set) a bad file raises :class:`InputError` naming it and leaves nothing behind; with ``"skip"`` (a
+    user's folder, masks not allowed) it is left out of the cache and listed in :attr:`Cached.skipped`, and
+    only when no image can be read does it raise. ``orientation`` adds each image's EXIF orientation tag (1
+    when there is none) to the index, for the masks predicted from it.
     """
     n = len(image_paths)
     if n == 0:
@@ -129,29 +162,69 @@ def build_cache(
         raise ValueError("ids, image_paths and mask_paths must have the same length")
     if (mask_paths is None) != (masks_out is None):
         raise ValueError("mask_paths and masks_out go together")
+    if unreadable not in ("raise", "skip") or (unreadable == "skip" and mask_paths is not None):
+        raise ValueError("unreadable is 'raise' or 'skip' (and 'skip' caches no masks)")
     sizes = np.zeros((n, 2), dtype=np.int64)
+    orientations = np.ones(n, dtype=np.int64)
+    reasons: list[str | None] = [None] * n
+    # Skipping writes every row to a scratch file first, then only the readable rows to images_out.
+    scratch = Path(images_out).with_name(f".{Path(images_out).name}.all.tmp{os.getpid()}")
 
-    with (
-        atomic_path(images_out) as images_tmp,
-        atomic_path(index_out) as index_tmp,
-        nullcontext() if masks_out is None else atomic_path(masks_out) as masks_tmp,
-    ):
-        # Create the files, then map one chunk at a time: unmapping a written chunk hands its pages
-        # back to the page cache, so the job's resident memory stays flat whatever N is.
-        reserved_memmap(images_tmp, (n, size, size, 3), np.uint8, what=f"the cache of {n} images at {size}²").flush()
-        if masks_tmp is not None:
-            reserved_memmap(masks_tmp, (n, size, size), np.uint8, what=f"the cache of {n} masks at {size}²").flush()
-        arrays = [images_tmp] if masks_tmp is None else [images_tmp, masks_tmp]
-
-        def work(i: int, maps: list[np.ndarray]) -> None:
-            maps[0][i], sizes[i] = read_rgb_resized(image_paths[i], size)
+    try:
+        with (
+            atomic_path(images_out) as images_tmp,
+            atomic_path(index_out) as index_tmp,
+            nullcontext() if masks_out is None else atomic_path(masks_out) as masks_tmp,
+        ):
+            # Create the files, then map one chunk at a time: unmapping a written chunk hands its pages
+            # back to the page cache, so the job's resident memory stays flat whatever N is.
+            first = scratch if unreadable == "skip" else images_tmp
+            reserved_memmap(first, (n, size, size, 3), np.uint8, what=f"the cache of {n} images at {size}²").flush()
             if masks_tmp is not None:
-                maps[1][i] = resize_mask(read_mask(mask_paths[i], tuple(sizes[i])), size)
+                reserved_memmap(masks_tmp, (n, size, size), np.uint8, what=f"the cache of {n} masks at {size}²").flush()
+            arrays = [first] if masks_tmp is None else [first, masks_tmp]
 
-        fill_in_chunks(
-            arrays, n, work, threads=threads, progress=progress, desc=f"resize {Path(images_out).parent.name}"
-        )
-        table = pd.DataFrame({"image": list(ids), "height": sizes[:, 0], "width": sizes[:, 1]})
-        table.to_csv(index_tmp, index=False)
-    log.info("cached %d images at %d×%d into %s", n, size, size, images_out)
-    return table
+            def work(i: int, maps: list[np.ndarray]) -> None:
+                try:
+                    maps[0][i], sizes[i] = read_rgb_resized(image_paths[i], size)
+                    if orientation:
+                        orientations[i] = exif_orientation(image_paths[i])
+                except MemoryError:
+                    raise
+                except Exception as exc:
+                    if unreadable == "raise":
+                        raise
+                    reasons[i] = unreadable_reason(exc)
+                    return
+                if masks_tmp is not None:
+                    maps[1][i] = resize_mask(read_mask(mask_paths[i], tuple(sizes[i])), size)
+
+            fill_in_chunks(
+                arrays, n, work, threads=threads, progress=progress, desc=f"resize {Path(images_out).parent.name}"
+            )
+            good = [i for i in range(n) if reasons[i] is None]
+            skipped = [(str(ids[i]), str(reasons[i])) for i in range(n) if reasons[i] is not None]
+            if not good:
+                name, reason = skipped[0]
+                raise NothingReadable(f"none of the {n} images can be read (first: {name!r}: {reason})", skipped)
+            if unreadable == "skip":
+                _copy_rows(scratch, good, images_tmp, f"the cache of {len(good)} images at {size}²")
+            table = pd.DataFrame({"image": [ids[i] for i in good], "height": sizes[good, 0], "width": sizes[good, 1]})
+            if orientation:
+                table["orientation"] = orientations[good]
+            table.to_csv(index_tmp, index=False)
+    finally:
+        scratch.unlink(missing_ok=True)
+    log.info("cached %d images at %d×%d into %s (%d skipped)", len(good), size, size, images_out, len(skipped))
+    return Cached(table, skipped)
+
+
+def _copy_rows(source: Path, rows: list[int], destination: Path, what: str) -> None:
+    """Write ``rows`` of the ``.npy`` at ``source`` to a new ``.npy`` at ``destination``, a chunk at a time."""
+    full = open_memmap(source, mode="r")
+    out = reserved_memmap(destination, (len(rows), *full.shape[1:]), full.dtype, what=what)
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        out[start : start + len(chunk)] = full[chunk]
+    out.flush()
+    del full, out

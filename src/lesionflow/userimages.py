@@ -28,19 +28,17 @@ from __future__ import annotations
 import logging
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from . import isic
-from .diskspace import reserved_memmap
+from .cache import NothingReadable, build_cache
 from .errors import InputError
-from .imageio import atomic_path, exif_orientation, read_rgb_resized
+from .imageio import atomic_path, exif_orientation
 
 log = logging.getLogger(__name__)
 
@@ -130,15 +128,6 @@ def list_images(folder: str | Path, key: str) -> Listing:
     return Listing(folder, tuple(sorted(names)), tuple(sorted(rejected)))
 
 
-def _reason(exc: Exception) -> str:
-    """The message of a read error without the file name in front (the file is named in its own column)."""
-    if isinstance(exc, InputError):
-        text = str(exc)
-        prefix = f"{exc.path}: " if exc.path else ""
-        return text[len(prefix) :] if text.startswith(prefix) else text
-    return f"not a readable image ({type(exc).__name__}: {exc})"
-
-
 def cache_images(
     listing: Listing,
     size: int,
@@ -148,7 +137,8 @@ def cache_images(
     threads: int = 1,
     progress: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Resize every readable image of ``listing`` to ``size``×``size`` into ``images_out`` and its index.
+    """Resize every readable image of ``listing`` to ``size``×``size`` into ``images_out`` and its index, with
+    the workflow's one resize-to-cache (:func:`lesionflow.cache.build_cache`, skipping unreadable files).
 
     ``images_out`` holds N×S×S×3 uint8; the index has ``image`` (the file name), ``height`` and ``width``
     (the original size of the stored pixel grid) and ``orientation`` (the EXIF orientation tag, 1 when
@@ -157,63 +147,34 @@ def cache_images(
     (:data:`SKIPPED_COLUMNS`) those and the listing's rejected files, sorted by name. Raises
     :class:`InputError` naming ``key`` when no file can be used; outputs appear only on success.
     """
-    names = listing.names
-    n = len(names)
-    sizes = np.zeros((n, 2), dtype=np.int64)
-    orientations = np.ones(n, dtype=np.int64)
-    reasons: list[str | None] = [None] * n
-    scratch = Path(images_out).with_name(f".{Path(images_out).name}.all.tmp{os.getpid()}")
-    try:
-        with atomic_path(images_out) as images_tmp, atomic_path(index_out) as index_tmp:
-            everything = reserved_memmap(
-                scratch, (n, size, size, 3), np.uint8, what=f"the cache of {n} images at {size}²"
+    names = list(listing.names)
+    cached, unreadable = None, []
+    if names:
+        try:
+            cached = build_cache(
+                names,
+                listing.paths,
+                size,
+                images_out,
+                index_out,
+                threads=threads,
+                progress=progress,
+                unreadable="skip",
+                orientation=True,
             )
-
-            def work(i: int) -> None:
-                try:
-                    everything[i], sizes[i] = read_rgb_resized(listing.folder / names[i], size)
-                    orientations[i] = exif_orientation(listing.folder / names[i])
-                except MemoryError:
-                    raise
-                except Exception as exc:  # any per-file failure skips that file, with its reason
-                    reasons[i] = _reason(exc)
-
-            with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-                for _ in tqdm(
-                    pool.map(work, range(n)), total=n, disable=not progress, desc="read", unit="img", mininterval=2
-                ):
-                    pass
-            good = [i for i in range(n) if reasons[i] is None]
-            unreadable = [(names[i], reasons[i]) for i in range(n) if reasons[i] is not None]
-            skipped = pd.DataFrame(sorted([*listing.rejected, *unreadable]), columns=SKIPPED_COLUMNS)
-            for row in skipped.itertuples(index=False):
-                log.warning("skipped %r: %s", row.file, row.reason)
-            if not good:
-                first = skipped.iloc[0]
-                raise InputError(
-                    f"{key + ': ' if key else ''}none of the {len(skipped)} image files in "
-                    f"{printable(str(listing.folder))} can be used (first: {first.file!r}: "
-                    f"{first.reason})"
-                )
-            images = reserved_memmap(
-                images_tmp, (len(good), size, size, 3), np.uint8, what=f"the cache of {len(good)} images at {size}²"
-            )
-            for start in range(0, len(good), 256):
-                rows = good[start : start + 256]
-                images[start : start + len(rows)] = everything[rows]
-            images.flush()
-            index = pd.DataFrame(
-                {
-                    "image": [names[i] for i in good],
-                    "height": sizes[good, 0],
-                    "width": sizes[good, 1],
-                    "orientation": orientations[good],
-                }
-            )
-            index.to_csv(index_tmp, index=False)
-    finally:
-        scratch.unlink(missing_ok=True)
-    return index, skipped
+            unreadable = cached.skipped
+        except NothingReadable as exc:
+            unreadable = exc.skipped
+    skipped = pd.DataFrame(sorted([*listing.rejected, *unreadable]), columns=SKIPPED_COLUMNS)
+    for row in skipped.itertuples(index=False):
+        log.warning("skipped %r: %s", row.file, row.reason)
+    if cached is None:
+        first = skipped.iloc[0]
+        raise InputError(
+            f"{key + ': ' if key else ''}none of the {len(skipped)} image files in "
+            f"{printable(str(listing.folder))} can be used (first: {first.file!r}: {first.reason})"
+        )
+    return cached.index, skipped
 
 
 def read_index(path: str | Path) -> pd.DataFrame:

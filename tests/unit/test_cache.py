@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from lesionflow.cache import build_cache, load_cache
+from lesionflow.cache import NothingReadable, build_cache, load_cache
 from lesionflow.errors import InputError
 from lesionflow.validation import check_images
 
@@ -34,7 +34,7 @@ def test_cache_shapes_index_and_masks(image_set, tmp_path):
     out = tmp_path / "cache"
     table = build_cache(
         ids, images, 64, out / "images.npy", out / "index.csv", masks, out / "masks.npy", threads=2, progress=False
-    )
+    ).index
     cache = load_cache(out / "images.npy", out / "index.csv", out / "masks.npy")
     assert cache.images.shape == (4, 64, 64, 3) and cache.images.dtype == np.uint8
     assert cache.masks.shape == (4, 64, 64) and set(np.unique(cache.masks)) == {0, 1}
@@ -109,6 +109,42 @@ def test_size_mismatched_mask_is_refused(image_set, tmp_path):
         build_cache(ids, images, 32, tmp_path / "i.npy", tmp_path / "i.csv", masks, tmp_path / "m.npy", progress=False)
 
 
+def test_skipping_leaves_out_unreadable_images_and_keeps_the_rest_as_they_would_be(image_set, tmp_path, monkeypatch):
+    ids, images, _, _ = image_set
+    out = tmp_path / "out"
+    build_cache(ids[1:3], images[1:3], 32, out / "kept.npy", out / "kept.csv", progress=False)
+    images[0].write_bytes(b"garbage")
+    images[3].write_bytes(images[3].read_bytes()[:200])  # truncated
+    monkeypatch.setattr("lesionflow.cache.CHUNK", 3)  # rows copied across a chunk boundary
+    cached = build_cache(ids, images, 32, out / "i.npy", out / "i.csv", threads=2, progress=False, unreadable="skip")
+    assert [name for name, _ in cached.skipped] == [ids[0], ids[3]]
+    assert all(reason.startswith("not a readable image") for _, reason in cached.skipped), cached.skipped
+    assert cached.index["image"].tolist() == ids[1:3]
+    assert (out / "i.npy").read_bytes() == (out / "kept.npy").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["i.csv", "i.npy", "kept.csv", "kept.npy"]  # no scratch file
+
+
+def test_skipping_every_image_is_an_error_listing_why_and_leaves_nothing(image_set, tmp_path):
+    ids, images, masks, _ = image_set
+    for path in images:
+        path.write_bytes(b"garbage")
+    out = tmp_path / "cache"
+    with pytest.raises(NothingReadable, match=f"none of the 4 images can be read \\(first: '{ids[0]}'") as caught:
+        build_cache(ids, images, 32, out / "i.npy", out / "i.csv", progress=False, unreadable="skip")
+    assert [name for name, _ in caught.value.skipped] == ids
+    assert list(out.iterdir()) == []
+    with pytest.raises(ValueError, match="'skip' caches no masks"):
+        build_cache(ids, images, 32, out / "i.npy", out / "i.csv", masks, out / "m.npy", unreadable="skip")
+
+
+def test_orientation_is_recorded_when_asked(tmp_path):
+    image = tmp_path / "ISIC_0000001.jpg"
+    write_rotated_lesion(image, orientation=6)
+    cached = build_cache(["ISIC_0000001"], [image], 32, tmp_path / "i.npy", tmp_path / "i.csv", orientation=True)
+    assert cached.index["orientation"].tolist() == [6]
+    assert "orientation" in pd.read_csv(tmp_path / "i.csv")
+
+
 def test_empty_set_is_refused(tmp_path):
     with pytest.raises(InputError, match="no images"):
         build_cache([], [], 32, tmp_path / "i.npy", tmp_path / "i.csv", progress=False)
@@ -131,7 +167,7 @@ def test_exif_rotated_image_and_its_mask_line_up_on_the_stored_grid(tmp_path):
     out = tmp_path / "cache"
     table = build_cache(
         [image_id], [image], 32, out / "images.npy", out / "index.csv", [mask], out / "masks.npy", progress=False
-    )
+    ).index
     assert tuple(table.loc[0, ["height", "width"]]) == ROTATED_LESION_SIZE
     cache = load_cache(out / "images.npy", out / "index.csv", out / "masks.npy")
     dark = cache.images[0].mean(axis=2) < 128  # the lesion as the cached image shows it
