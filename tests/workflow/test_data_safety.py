@@ -105,8 +105,9 @@ def test_users_folder_is_used_as_it_is_and_stays_byte_identical(users_data, user
     assert notes[0].startswith(f"NOTE: {users_data}: holds data that the demo generator did not write (e.g. ")
     assert notes[0].endswith("so it is used as it is and no demo data is generated into it")
 
-    # the whole DAG on the small settings: checks, caches, training, masks, crops, predictions, report
-    snakemake(workdir, "--cores", "2", "--resources", "gpu=1", *config)
+    # the whole DAG on the small settings: checks, caches, training, masks, crops, predictions, report (two
+    # network jobs at a time, one CPU thread each)
+    snakemake(workdir, "--cores", "2", "--resources", "gpu=2", *config)
     assert manifest(users_data) == data_before
     assert manifest(users_photos) == photos_before
     n_test = len(list((users_data / FOLDERS["test_images"]).glob("ISIC_*.jpg")))
