@@ -7,7 +7,9 @@ The config's ``experiments`` section maps a name to overrides of the configurati
 whose settings up to a step equal those of the base configuration (or of an earlier experiment) reads
 that step's outputs from there instead of computing them again: a classifier-only experiment reuses the
 resize caches, segmentation models, masks and masked crops; one that changes the segmentation encoder
-reuses only the caches.
+reuses only the caches. Each stage's training (fold models) is a step apart from its prediction (test-time
+augmentation, post-processing, how the folds are combined), so an experiment that changes only how a stage
+predicts reuses that stage's fold models and trains nothing of it.
 
 The base configuration is the experiment :data:`BASE`; its folder is ``results/`` itself.
 """
@@ -38,7 +40,9 @@ OVERRIDABLE = ("seed", "speed", "segmentation", "masking", "classification")
 WORKFLOW_WIDE = ("resources",)
 
 #: The workflow's steps in DAG order. Each reads the outputs of the steps before it.
-STEPS = ("cache", "segmentation", "masked", "classification")
+STEPS = ("cache", "segmentation_models", "segmentation", "masked", "classification_models", "classification")
+#: The keys of a stage's section that only its prediction reads (its ensemble.json): not the fold models'.
+PREDICTION_KEYS = {"segmentation": ("postprocess", "prediction"), "classification": ("prediction",)}
 #: What ``experiments_select`` may name: a held-out metric of one stage, higher is better.
 SELECTABLE = {
     "jaccard": "segmentation",
@@ -55,16 +59,20 @@ def step_settings(config: Mapping[str, Any], step: str) -> dict[str, Any]:
     segmentation, classification = config["segmentation"], config["classification"]
     if step == "cache":  # results/cache/{seg_train,train,validation,test}: images resized for the U-Net
         return {"segmentation.image_size": segmentation["image_size"]}
-    if step == "segmentation":  # folds, fold models, held-out scores, masks of every set
+    if step == "segmentation_models":  # segmentation/folds.csv and the U-Nets segmentation/fold_*/
         return {
             "seed": config["seed"],
             "speed": config["speed"],
-            "segmentation": _without(segmentation, WORKFLOW_WIDE),
+            "segmentation": _without(segmentation, WORKFLOW_WIDE + PREDICTION_KEYS["segmentation"]),
         }
+    if step == "segmentation":  # the ensemble, held-out scores, masks of every set
+        return {f"segmentation.{key}": segmentation[key] for key in PREDICTION_KEYS["segmentation"]}
     if step == "masked":  # lesion crops and the classifier's caches
         return {"masking": config["masking"], "classification.image_size": classification["image_size"]}
-    if step == "classification":  # folds, fold models, held-out scores, submission CSVs
-        return {"classification": _without(classification, WORKFLOW_WIDE)}
+    if step == "classification_models":  # classification/folds.csv and the classifiers classification/fold_*/
+        return {"classification": _without(classification, WORKFLOW_WIDE + PREDICTION_KEYS["classification"])}
+    if step == "classification":  # the ensemble, held-out scores, submission CSVs
+        return {f"classification.{key}": classification[key] for key in PREDICTION_KEYS["classification"]}
     raise ValueError(f"unknown step {step!r} (steps: {', '.join(STEPS)})")
 
 

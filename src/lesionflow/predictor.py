@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Sequence
@@ -67,7 +68,7 @@ class ClassCombination:
 
 @dataclass(frozen=True)
 class EnsembleSpec:
-    """What ``ensemble.json`` holds. Model paths are relative to the file's folder."""
+    """What ``ensemble.json`` holds. Model paths are relative to the file's folder (they may lead out of it)."""
 
     stage: Stage
     folds: tuple[int, ...]
@@ -144,9 +145,13 @@ def describe_ensemble(
     postprocess: PostProcess | None = None,
     combination: ClassCombination | None = None,
 ) -> EnsembleSpec:
-    """Write ``spec_path`` for the fold models ``model_paths`` (``.../fold_<k>/model.keras``, in fold order)."""
+    """Write ``spec_path`` for the fold models ``model_paths`` (``.../fold_<k>/model.keras``, in fold order).
+
+    The model paths are written relative to the file's folder, so a results folder can be moved as a whole; an
+    experiment that reuses another configuration's models refers to them there (``../../../segmentation/...``).
+    """
     folder = Path(spec_path).parent.resolve()
-    models = tuple(str(Path(p).resolve().relative_to(folder)) for p in model_paths)
+    models = tuple(Path(os.path.relpath(Path(p).resolve(), folder)).as_posix() for p in model_paths)
     folds = tuple(int(Path(p).parent.name.removeprefix("fold_")) for p in model_paths)
     spec = EnsembleSpec(
         stage=stage,

@@ -24,6 +24,13 @@ from support.stubs import ROOT, demo_config
 
 SCHEMA = load_schema(ROOT / "workflow/schemas/config.schema.yaml")
 CLASS_WEIGHTS_ONES = {"classification": {"training": {"class_weights": "ones"}}}
+#: The steps before the classifier's, read from the base configuration.
+SHARED = {"cache": "", "segmentation_models": "", "segmentation": "", "masked": ""}
+
+
+def classifier_steps(folder):
+    """The classifier's steps, both computed in ``folder``."""
+    return {"classification_models": folder, "classification": folder}
 
 
 def plan(**experiments):
@@ -49,11 +56,12 @@ def test_a_classifier_only_experiment_reuses_caches_models_masks_and_crops():
     planned = plan(ones=CLASS_WEIGHTS_ONES)
     ones = planned["ones"]
     assert ones.folder == "experiments/ones/"
-    assert ones.sources == {"cache": "", "segmentation": "", "masked": "", "classification": "experiments/ones/"}
+    assert ones.sources == {**SHARED, **classifier_steps("experiments/ones/")}
     assert ones.config["classification"]["training"]["class_weights"] == "ones"
     assert ones.config["classification"]["training"]["epochs"] == demo_config()["classification"]["training"]["epochs"]
     assert ones.changes(planned[BASE]) == [("classification.training.class_weights", "balanced-sqrt", "ones")]
     assert owners_pattern(planned, "segmentation") == "(?:)"
+    assert owners_pattern(planned, "classification_models") == "(?:|experiments/ones/)"
     assert owners_pattern(planned, "classification") == "(?:|experiments/ones/)"
 
 
@@ -71,8 +79,10 @@ def test_a_new_classifier_image_size_reuses_the_masks_but_not_the_crops():
     sources = plan(big={"classification": {"image_size": 96}})["big"].sources
     assert sources == {
         "cache": "",
+        "segmentation_models": "",
         "segmentation": "",
         "masked": "experiments/big/",
+        "classification_models": "experiments/big/",
         "classification": "experiments/big/",
     }
 
@@ -82,11 +92,34 @@ def test_experiments_with_the_same_segmentation_share_it():
     planned = plan(a={"segmentation": encoder}, b={"segmentation": encoder, **CLASS_WEIGHTS_ONES})
     assert planned["b"].sources == {
         "cache": "",
+        "segmentation_models": "experiments/a/",
         "segmentation": "experiments/a/",
         "masked": "experiments/a/",
+        "classification_models": "experiments/b/",
         "classification": "experiments/b/",
     }
     assert owners_pattern(planned, "segmentation") == "(?:|experiments/a/)"
+
+
+def test_a_segmentation_post_processing_experiment_reuses_the_u_nets_and_computes_what_follows():
+    planned = plan(post={"segmentation": {"postprocess": {"threshold": 0.3}, "prediction": {"tta": False}}})
+    assert planned["post"].sources == {
+        "cache": "",
+        "segmentation_models": "",
+        **{step: "experiments/post/" for step in ("segmentation", "masked", "classification_models", "classification")},
+    }
+    assert owners_pattern(planned, "segmentation_models") == "(?:)"  # no U-Net trained twice
+    assert owners_pattern(planned, "segmentation") == "(?:|experiments/post/)"
+
+
+def test_a_classifier_ensembling_experiment_reuses_the_classifiers():
+    planned = plan(logits={"classification": {"prediction": {"ensemble": "logits", "min_probability": 0.001}}})
+    assert planned["logits"].sources == {
+        **SHARED,
+        "classification_models": "",
+        "classification": "experiments/logits/",
+    }
+    assert owners_pattern(planned, "classification_models") == "(?:)"
 
 
 def test_resources_and_other_workflow_settings_do_not_change_a_step():
@@ -174,7 +207,7 @@ def test_the_shipped_class_weight_experiments_over_the_original_preset_train_onl
     assert planned["ones"].sources == {step: "" for step in STEPS}  # the preset's own weights: nothing to train
     for name in ("balanced", "balanced_sqrt"):
         sources = planned[name].sources
-        assert sources == {"cache": "", "segmentation": "", "masked": "", "classification": f"experiments/{name}/"}
+        assert sources == {**SHARED, **classifier_steps(f"experiments/{name}/")}
 
 
 def _scores(**balanced_accuracy):

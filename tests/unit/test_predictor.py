@@ -15,6 +15,7 @@ from lesionflow.postprocess import PostProcess
 from lesionflow.predictor import (
     ClassCombination,
     EnsembleSpec,
+    Predictor,
     class_probabilities,
     describe_ensemble,
     evaluate_masks,
@@ -237,6 +238,26 @@ def test_the_ensemble_describes_itself_and_reads_back(tmp_path):
     assert described["classes"] == list(isic.CLASSES) and "postprocess" not in described
     assert described["combination"] == {"ensemble": "logits", "min_probability": 0.001}
     assert EnsembleSpec.read(cls_path).combination == ClassCombination(ensemble="logits", min_probability=0.001)
+
+
+def test_an_ensemble_reusing_another_folders_models_refers_to_them_there(tmp_path, monkeypatch):
+    import lesionflow.models
+
+    results = tmp_path / "results"
+    models = [results / "segmentation" / f"fold_{k}" / "model.keras" for k in range(2)]
+    spec_path = results / "experiments" / "post" / "segmentation" / "ensemble.json"
+    spec_path.parent.mkdir(parents=True)
+    describe_ensemble("segmentation", models, spec_path, image_size=8, encoder="x", tta=False, postprocess=PLAIN)
+    described = json.loads(spec_path.read_text())["models"]
+    assert described == [f"../../../segmentation/fold_{k}/model.keras" for k in range(2)]
+
+    loaded = []
+    monkeypatch.setattr(lesionflow.models, "load_model", lambda path, image_size: loaded.append(path) or object())
+    moved = tmp_path / "moved"
+    results.rename(moved)  # relative paths: the results folder moves as a whole
+    predictor = Predictor.load(moved / "experiments" / "post" / "segmentation" / "ensemble.json")
+    assert [path.resolve() for path in loaded] == [moved / f"segmentation/fold_{k}/model.keras" for k in range(2)]
+    assert predictor.spec.folds == (0, 1)
 
 
 def test_a_broken_ensemble_file_is_named(tmp_path):

@@ -115,6 +115,37 @@ def test_changing_one_experiment_retrains_only_it(experiments_run, tmp_path):
 
 
 @pytest.mark.workflow
+def test_experiments_that_change_only_how_a_stage_predicts_reuse_its_models(demo_run, tmp_path):
+    run = copy_run(demo_run, tmp_path / "run")
+    # a new mask threshold: the base's U-Nets, new masks, so new crops and classifiers
+    post = {"post": {"segmentation": {"postprocess": {"threshold": 0.3}}}}
+    ran = trained(planned_jobs(run, *write_experiments(run, post), config=None))
+    assert "train_segmentation" not in ran and "segmentation_folds" not in ran, ran
+    for rule in ("predict_masks", "evaluate_segmentation", "mask_images", "train_classifier"):
+        assert ran[rule] == {"experiments/post/"}, (rule, ran)
+
+    # the folds' logits averaged instead of their probabilities: the base's classifiers, nothing trained
+    logits = {"logits": {"classification": {"prediction": {"ensemble": "logits", "min_probability": 0.001}}}}
+    configs = write_experiments(run, logits)
+    ran = trained(planned_jobs(run, *configs, config=None))
+    assert not {rule for rule in ran if rule.startswith("train_") or rule.endswith("_folds")}, ran
+    assert ran["describe_ensemble"] == ran["evaluate_classifier"] == {"experiments/logits/"}, ran
+
+    targets = ["results/experiments/comparison.csv", "results/experiments/logits/predictions/test.csv"]
+    snakemake(run, *configs, "--cores", "2", "--resources", "gpu=1", "--", *targets)
+    assert (run / targets[1]).stat().st_size > 0
+    mine = run / "results/experiments/logits/classification"
+    described = json.loads((mine / "ensemble.json").read_text())
+    assert described["combination"] == {"ensemble": "logits", "min_probability": 0.001}
+    assert [(mine / model).resolve() for model in described["models"]] == [
+        (run / f"results/classification/fold_{fold}/model.keras").resolve() for fold in described["folds"]
+    ]
+    assert not list(mine.glob("fold_*"))  # no model of its own
+    table = pd.read_csv(run / "results/experiments/comparison.csv", dtype={"experiment": str, "fold": str})
+    assert set(table["experiment"]) == {"base", "logits"}
+
+
+@pytest.mark.workflow
 def test_a_bad_override_stops_planning_with_one_line_naming_the_experiment(tmp_path):
     workdir = copy_checkout(tmp_path)
     bad = {"ones": {"classification": {"training": {"class_weights": "one"}}}}

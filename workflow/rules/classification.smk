@@ -1,5 +1,6 @@
-# Classification: lesion-grouped folds, one classifier per fold, evaluation, a submission CSV per set; for
-# the base configuration and each experiment (results/{exp_dir}, common.smk).
+# Classification: lesion-grouped folds, one classifier per fold, evaluation, a submission CSV per set
+# (results/{exp_dir}, common.smk). Folds and classifiers run for each configuration that changes a setting
+# they depend on; evaluation and predictions also for one that changes only classification.prediction.
 
 
 rule classification_folds:
@@ -15,7 +16,7 @@ rule classification_folds:
     benchmark:
         f"{BENCH}/{{exp_dir}}classification/folds.tsv"
     wildcard_constraints:
-        exp_dir=owners("classification"),
+        exp_dir=owners("classification_models"),
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -43,7 +44,7 @@ rule train_classifier:
     benchmark:
         f"{BENCH}/{{exp_dir}}classification/train_fold_{{fold}}.tsv"
     wildcard_constraints:
-        exp_dir=owners("classification"),
+        exp_dir=owners("classification_models"),
     conda:
         "../envs/tensorflow.yaml"
     threads: config["classification"]["resources"]["threads"]
@@ -59,7 +60,7 @@ rule evaluate_classifier:
     input:
         unpack(cls_training_cache),
         labels=lambda w: DATA.labels_csv("train"),
-        folds="results/{exp_dir}classification/folds.csv",
+        folds=stage_folds("classification"),
         ensemble=CLS_ENSEMBLE,
         models=cls_models,
     output:

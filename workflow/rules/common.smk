@@ -252,9 +252,16 @@ STAGES = ["segmentation", "classification"]
 
 
 def fold_models(stage, exp_dir=""):
-    """A stage's fold models (segmentation or classification) of one configuration, in fold order."""
-    folds = range(BY_FOLDER[exp_dir].config[stage]["folds"])
-    return expand(f"results/{exp_dir}{stage}/fold_{{fold}}/model.keras", fold=folds)
+    """A stage's fold models (segmentation or classification) of one configuration, in fold order, from the
+    folder that trained them (an experiment that changes only how a stage predicts reuses its models)."""
+    variant = BY_FOLDER[exp_dir]
+    folds = range(variant.config[stage]["folds"])
+    return expand(f"results/{variant.source(f'{stage}_models')}{stage}/fold_{{fold}}/model.keras", fold=folds)
+
+
+def stage_folds(stage):
+    """A stage's folds.csv of the job's configuration, from the folder that trained its fold models."""
+    return lambda wildcards: f"results/{step_dir(wildcards, f'{stage}_models')}{stage}/folds.csv"
 
 
 def seg_models(wildcards):

@@ -1,5 +1,6 @@
-# Segmentation: folds, one U-Net per fold, held-out evaluation, masks for every Task 3 set; for the base
-# configuration and each experiment that changes a setting of this step (results/{exp_dir}, common.smk).
+# Segmentation: folds, one U-Net per fold, held-out evaluation, masks for every Task 3 set (results/{exp_dir},
+# common.smk). Folds and U-Nets run for each configuration that changes a training setting; evaluation and
+# masks also for one that changes only post-processing or TTA, with the U-Nets it shares (stage_folds, seg_models).
 
 
 rule segmentation_folds:
@@ -12,7 +13,7 @@ rule segmentation_folds:
     benchmark:
         f"{BENCH}/{{exp_dir}}segmentation/folds.tsv"
     wildcard_constraints:
-        exp_dir=owners("segmentation"),
+        exp_dir=owners("segmentation_models"),
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -40,7 +41,7 @@ rule train_segmentation:
     benchmark:
         f"{BENCH}/{{exp_dir}}segmentation/train_fold_{{fold}}.tsv"
     wildcard_constraints:
-        exp_dir=owners("segmentation"),
+        exp_dir=owners("segmentation_models"),
     conda:
         "../envs/tensorflow.yaml"
     threads: config["segmentation"]["resources"]["threads"]
@@ -56,7 +57,7 @@ rule evaluate_segmentation:
     input:
         images=lambda w: seg_cache(w)["images"],
         index=lambda w: seg_cache(w)["index"],
-        folds="results/{exp_dir}segmentation/folds.csv",
+        folds=stage_folds("segmentation"),
         ensemble=SEG_ENSEMBLE,
         models=seg_models,
         checked="results/checks/seg_train.json",  # names the ground-truth masks; a changed mask reruns it
